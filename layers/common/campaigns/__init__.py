@@ -1,0 +1,1 @@
+"""The WhatsApp campaign runner's domain: models, state machine, runner, senders."""

@@ -1,0 +1,221 @@
+"""DynamoDB items, as pynamodb models.
+
+Attribute names in DynamoDB are the contract's camelCase names; Python names are
+snake_case. Key schemas and indexes here must match template.yaml, which
+tests/test_template.py checks.
+
+Ownership lives in the keys where it can: contact lists, templates and media items
+are keyed by (userId, id), so reading another user's item is simply "not found".
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from campaigns.config import Settings, settings
+
+
+class CampaignsByUser(GlobalSecondaryIndex):
+    """A user's campaigns, newest first (query with scan_index_forward=False)."""
+
+    class Meta:
+        index_name = "byUser"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
+    created_at = UTCDateTimeAttribute(range_key=True, attr_name="createdAt")
+
+
+class CampaignsByStatusDue(GlobalSecondaryIndex):
+    """Campaigns the schedule must look at: `dueAt` is set only while one is due
+    (a Scheduled campaign's start time, a Running campaign's lease expiry), so the
+    index stays sparse and small."""
+
+    class Meta:
+        index_name = "byStatusDue"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    due_at = UTCDateTimeAttribute(range_key=True, attr_name="dueAt")
+
+
+class Campaign(Model):
+    class Meta:
+        table_name = "campaigns"
+
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(attr_name="userId")
+    name = UnicodeAttribute()
+    status = UnicodeAttribute()
+    contact_list_id = UnicodeAttribute(attr_name="contactListId")
+    message_template_id = UnicodeAttribute(attr_name="messageTemplateId")
+    media_library_item_id = UnicodeAttribute(null=True, attr_name="mediaLibraryItemId")
+    default_name_value = UnicodeAttribute(attr_name="defaultNameValue")
+    waha_session = UnicodeAttribute(null=True, attr_name="wahaSession")
+
+    # Pacing and safety options
+    min_delay_ms = NumberAttribute(attr_name="minDelayMs")
+    max_delay_ms = NumberAttribute(attr_name="maxDelayMs")
+    typing = BooleanAttribute(default=False)
+    batch_size = NumberAttribute(null=True, attr_name="batchSize")
+    batch_pause_ms = NumberAttribute(null=True, attr_name="batchPauseMs")
+    check_numbers = BooleanAttribute(default=True, attr_name="checkNumbers")
+
+    # Times
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    updated_at = UTCDateTimeAttribute(null=True, attr_name="updatedAt")
+    scheduled_at = UTCDateTimeAttribute(null=True, attr_name="scheduledAt")
+    started_at = UTCDateTimeAttribute(null=True, attr_name="startedAt")
+    completed_at = UTCDateTimeAttribute(null=True, attr_name="completedAt")
+
+    # Progress
+    last_processed_contact_index = NumberAttribute(null=True, attr_name="lastProcessedContactIndex")
+    total_contacts = NumberAttribute(default=0, attr_name="totalContacts")
+    sent_count = NumberAttribute(default=0, attr_name="sentCount")
+    failed_count = NumberAttribute(default=0, attr_name="failedCount")
+    unknown_count = NumberAttribute(default=0, attr_name="unknownCount")
+    pause_reason = UnicodeAttribute(null=True, attr_name="pauseReason")
+    failure_reason = UnicodeAttribute(null=True, attr_name="failureReason")
+
+    # Run bookkeeping (internal)
+    run_token = UnicodeAttribute(null=True, attr_name="runToken")
+    in_flight_index = NumberAttribute(null=True, attr_name="inFlightIndex")
+    lease_expires_at = UTCDateTimeAttribute(null=True, attr_name="leaseExpiresAt")
+    due_at = UTCDateTimeAttribute(null=True, attr_name="dueAt")
+    last_sent_at = UTCDateTimeAttribute(null=True, attr_name="lastSentAt")
+    sent_in_batch = NumberAttribute(default=0, attr_name="sentInBatch")
+    no_progress_count = NumberAttribute(default=0, attr_name="noProgressCount")
+    invocation_count = NumberAttribute(default=0, attr_name="invocationCount")
+
+    by_user = CampaignsByUser()
+    by_status_due = CampaignsByStatusDue()
+
+
+class ContactList(Model):
+    class Meta:
+        table_name = "contact-lists"
+
+    user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
+    id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    contact_count = NumberAttribute(default=0, attr_name="contactCount")
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    updated_at = UTCDateTimeAttribute(null=True, attr_name="updatedAt")
+
+
+class Contact(Model):
+    """One contact of a list, at a stable 0-based index (the range key), so a
+    Query can start at any index."""
+
+    class Meta:
+        table_name = "contacts"
+
+    list_id = UnicodeAttribute(hash_key=True, attr_name="listId")
+    index = NumberAttribute(range_key=True)
+    phone_number = UnicodeAttribute(attr_name="phoneNumber")
+    first_name = UnicodeAttribute(null=True, attr_name="firstName")
+
+
+class MessageTemplate(Model):
+    class Meta:
+        table_name = "message-templates"
+
+    user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
+    id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    text_content = UnicodeAttribute(attr_name="textContent")
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+
+
+class MediaLibraryItem(Model):
+    class Meta:
+        table_name = "media-items"
+
+    user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
+    id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    storage_path = UnicodeAttribute(attr_name="storagePath")
+    mime_type = UnicodeAttribute(attr_name="mimeType")
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+
+
+class Delivery(Model):
+    """What happened to one contact of one campaign: written once, never resent."""
+
+    class Meta:
+        table_name = "deliveries"
+
+    campaign_id = UnicodeAttribute(hash_key=True, attr_name="campaignId")
+    contact_index = NumberAttribute(range_key=True, attr_name="contactIndex")
+    phone_number = UnicodeAttribute(attr_name="phoneNumber")
+    status = UnicodeAttribute()
+    message_id = UnicodeAttribute(null=True, attr_name="messageId")
+    error = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+
+
+class SessionsByUser(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "byUser"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
+    created_at = UTCDateTimeAttribute(range_key=True, attr_name="createdAt")
+
+
+class WhatsAppSession(Model):
+    """A WAHA session name (a WhatsApp number) and the one user who holds it."""
+
+    class Meta:
+        table_name = "whatsapp-sessions"
+
+    name = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(attr_name="userId")
+    created_at = UTCDateTimeAttribute(attr_name="createdAt")
+
+    by_user = SessionsByUser()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    Campaign,
+    ContactList,
+    Contact,
+    MessageTemplate,
+    MediaLibraryItem,
+    Delivery,
+    WhatsAppSession,
+)
+
+
+def configure_models(cfg: Settings | None = None) -> None:
+    """Point every model at its table, region and (optional) endpoint.
+
+    Called at import with the environment's settings; the local stack and tests
+    call it again after changing the environment. Cached connections are dropped
+    so the new endpoint takes effect.
+    """
+    cfg = cfg or settings()
+    names = {
+        Campaign: cfg.tables.campaigns,
+        ContactList: cfg.tables.contact_lists,
+        Contact: cfg.tables.contacts,
+        MessageTemplate: cfg.tables.templates,
+        MediaLibraryItem: cfg.tables.media,
+        Delivery: cfg.tables.deliveries,
+        WhatsAppSession: cfg.tables.sessions,
+    }
+    for model, table_name in names.items():
+        model.Meta.table_name = table_name
+        model.Meta.region = cfg.region
+        model.Meta.host = cfg.dynamodb_endpoint
+        model._connection = None
+
+
+configure_models()

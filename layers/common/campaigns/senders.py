@@ -1,0 +1,137 @@
+"""How the runner sends: the sender interface, its outcomes, and the dry-run sender.
+
+A sender answers three questions for the runner: is the WhatsApp session ready,
+does this number exist on WhatsApp, and "send this". Every failure is one of three
+exceptions, chosen by what the runner must do next:
+
+- `ContactRejected`: this contact cannot be messaged (invalid number, not on
+  WhatsApp). The contact's delivery is `Failed`; the run goes on.
+- `SendNotAttempted`: nothing was sent and the campaign cannot go on now (session
+  not WORKING, API key refused, rate limited, WAHA unreachable). The claim is
+  released and the campaign is `Paused`; resume retries this same contact.
+- `SendOutcomeUnknown`: the request may have reached WhatsApp (a timeout after the
+  request was written, a gateway error). The contact is recorded `Unknown` and is
+  never resent automatically; the campaign is `Paused`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from campaigns.observability import logger
+
+
+@dataclass(frozen=True)
+class Media:
+    url: str
+    mime_type: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    session: str
+    phone_number: str
+    text: str
+    media: Media | None = None
+    # Stable per campaign and contact, e.g. "<campaignId>:<index>": lets a sender
+    # make retries idempotent and lets logs correlate.
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    name: str
+    status: str  # WAHA's status string, e.g. WORKING, SCAN_QR_CODE, or "unknown"
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "WORKING"
+
+
+class SendError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ContactRejected(SendError):
+    """Permanent for this contact; the run goes on."""
+
+
+class SendNotAttempted(SendError):
+    """Nothing went out; pause the campaign and keep this contact for later."""
+
+
+class SendOutcomeUnknown(SendError):
+    """The message may or may not have gone out; record Unknown, never resend."""
+
+
+class Sender(Protocol):
+    # Worst-case milliseconds one `send` (with its own retries) can take; the
+    # runner hands off to a new invocation rather than start a send it cannot finish.
+    max_send_ms: int
+
+    def session_state(self, session: str) -> SessionState: ...
+
+    def number_exists(self, session: str, phone_number: str) -> bool | None:
+        """True/False when known; None when the check is not available."""
+        ...
+
+    def start_typing(self, session: str, phone_number: str) -> None: ...
+
+    def stop_typing(self, session: str, phone_number: str) -> None: ...
+
+    def send(self, message: OutgoingMessage) -> SendResult: ...
+
+
+class DryRunSender:
+    """Logs what it would send. The default when no WAHA server is configured."""
+
+    max_send_ms = 0
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self._log = log
+        self.sent: list[OutgoingMessage] = []
+
+    def session_state(self, session: str) -> SessionState:
+        return SessionState(name=session, status="WORKING")
+
+    def number_exists(self, session: str, phone_number: str) -> bool | None:
+        return None
+
+    def start_typing(self, session: str, phone_number: str) -> None:
+        return None
+
+    def stop_typing(self, session: str, phone_number: str) -> None:
+        return None
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        line = f'Would send to {message.phone_number}: "{message.text}"'
+        if message.media is not None:
+            line += f" with media {message.media.url}"
+        if self._log is not None:
+            self._log.info(line)
+        else:
+            logger.info(line, extra={"phone_number": message.phone_number})
+        self.sent.append(message)
+        return SendResult(message_id=None)
+
+
+def build_sender() -> Sender:
+    """WAHA when WAHA_BASE_URL is set, the dry-run sender otherwise."""
+    from campaigns.config import settings
+
+    cfg = settings()
+    if cfg.waha_base_url:
+        from campaigns.waha import WahaSender
+
+        return WahaSender.from_settings(cfg)
+    return DryRunSender()

@@ -1,0 +1,52 @@
+"""Campaign statuses and the transitions the contract allows."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignStatus(StrEnum):
+    SCHEDULED = "Scheduled"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "Sent"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+FINAL_STATUSES = frozenset({CampaignStatus.COMPLETED, CampaignStatus.FAILED, CampaignStatus.CANCELLED})
+
+# Who may move a campaign from where to where (see CONTRACT.md).
+TAKEABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.PAUSED})  # the runner takes these
+RUNNABLE = TAKEABLE  # POST /run
+RESUMABLE = frozenset({CampaignStatus.PAUSED})  # POST /resume
+PAUSABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING})  # POST /pause
+CANCELLABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED})
+
+ALLOWED_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.SCHEDULED: frozenset(
+        {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.CANCELLED}
+    ),
+    CampaignStatus.RUNNING: frozenset(
+        {CampaignStatus.COMPLETED, CampaignStatus.PAUSED, CampaignStatus.FAILED, CampaignStatus.CANCELLED}
+    ),
+    CampaignStatus.PAUSED: frozenset(
+        {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED}
+    ),
+    CampaignStatus.COMPLETED: frozenset(),
+    CampaignStatus.FAILED: frozenset(),
+    CampaignStatus.CANCELLED: frozenset(),
+}
+
+
+def can_transition(current: str, target: str) -> bool:
+    try:
+        return CampaignStatus(target) in ALLOWED_TRANSITIONS[CampaignStatus(current)]
+    except ValueError:
+        return False
