@@ -1,0 +1,950 @@
+"""WAHA (WhatsApp HTTP API) client and the campaign sender built on it.
+
+`WahaClient` speaks WAHA's HTTP API and turns every failure into one of the
+runner's three outcomes (see `campaigns.senders`). The rule that decides the
+retry policy is the product's promise, "never a contact twice":
+
+- nothing was sent (connection refused, 503, rate limit): retry with backoff,
+  then `SendNotAttempted`;
+- the request may have reached WhatsApp (read timeout, dropped connection,
+  502, 504): retry only when the request carries a pre-generated message id,
+  which WAHA/WhatsApp deduplicate; otherwise `SendOutcomeUnknown` at once;
+- the number is invalid: `ContactRejected`;
+- anything that needs a human or time (bad API key, session not WORKING,
+  reach-out timelock, message capping): `SendNotAttempted` at once.
+
+Message ids are returned in WAHA's serialized form `true_<chatId>_<id>`, the
+form `message.ack` webhooks carry, so a delivery can be matched to its acks.
+
+Environment knobs (read by `WahaSender.from_settings`): `WAHA_CONNECT_TIMEOUT_S`
+(default 3.05), `WAHA_READ_TIMEOUT_S` (default 30; keep it well above WAHA's
+~5 s wait before it answers 422 for a session that is not WORKING) and
+`WAHA_MAX_ATTEMPTS` (default 3, attempts per request including the first).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from campaigns.observability import logger
+from campaigns.senders import (
+    ContactRejected,
+    Media,
+    OutgoingMessage,
+    SendError,
+    SendNotAttempted,
+    SendOutcomeUnknown,
+    SendResult,
+    SessionState,
+)
+
+if TYPE_CHECKING:
+    from campaigns.config import Settings
+
+DEFAULT_CONNECT_TIMEOUT_S = 3.05
+DEFAULT_READ_TIMEOUT_S = 30.0
+DEFAULT_MAX_ATTEMPTS = 3
+API_KEY_MAX_AGE_S = 300
+# WAHA waits about this long for a session to become WORKING before answering 422.
+WAHA_STATUS_WAIT_S = 5.0
+
+WORKING = "WORKING"
+# Statuses this module adds to WAHA's own (STOPPED, STARTING, SCAN_QR_CODE,
+# PASSKEY_REQUIRED, PASSKEY_CONFIRMATION_REQUIRED, WORKING, FAILED).
+NOT_FOUND = "NOT_FOUND"
+REACHOUT_TIMELOCK = "REACHOUT_TIMELOCK"
+MESSAGE_CAPPED = "MESSAGE_CAPPED"
+UNKNOWN_STATUS = "unknown"
+
+STATUS_EXPLANATIONS: dict[str, str] = {
+    NOT_FOUND: "the session does not exist on WAHA or is not started",
+    "STOPPED": "the session is stopped on WAHA; start it",
+    "STARTING": "the session is still starting (no connection to WhatsApp yet)",
+    "SCAN_QR_CODE": "the session needs to be paired again: scan the QR code",
+    "PASSKEY_REQUIRED": "the session needs a passkey confirmation on the phone",
+    "PASSKEY_CONFIRMATION_REQUIRED": "the session needs a passkey confirmation on the phone",
+    "FAILED": "the session failed; restart it on WAHA",
+    REACHOUT_TIMELOCK: (
+        "WhatsApp temporarily blocks messages from this number to new contacts "
+        "(reach-out timelock); restarting the session does not lift it"
+    ),
+    MESSAGE_CAPPED: "WhatsApp's message cap for this number is used up until the quota renews",
+}
+
+TIMELOCK_REASON = (
+    "WhatsApp temporarily blocks messages from this number to new contacts "
+    "(reach-out timelock, error 463). It usually lasts hours to days; restarting "
+    "or re-pairing the session does not lift it. Resume the campaign later."
+)
+CAPPING_REASON = (
+    "WhatsApp's message capping quota for this number is exhausted (error 475): "
+    "no more messages to new contacts until the quota cycle renews. Resume the campaign later."
+)
+
+# Engine error texts (500 `exception.message`) that mean "this number cannot be messaged".
+_INVALID_NUMBER_RE = re.compile(
+    r"invalid wid|wid error|invalid jid|no device part|not on whatsapp|not registered on whatsapp"
+    r"|not a whatsapp user|number (?:does not|doesn't) exist",
+    re.IGNORECASE,
+)
+_RATE_LIMIT_RE = re.compile(r"rate-?overlimit|rate[ -]limit", re.IGNORECASE)
+# WhatsApp error codes travel inside texts like "2 UNKNOWN: server returned error 463".
+_TIMELOCK_RE = re.compile(r"(?<!\d)463(?!\d)|reach-?out ?time-?lock", re.IGNORECASE)
+_CAPPING_RE = re.compile(r"(?<!\d)475(?!\d)|message capping", re.IGNORECASE)
+# An engine that timed out waiting for WhatsApp may still have handed the message over.
+_ENGINE_TIMEOUT_RE = re.compile(r"timed? ?out", re.IGNORECASE)
+_SESSION_MISSING_RE = re.compile(
+    r"didn't find a session|did not find a session|session .{0,80}not (?:found|exist)", re.IGNORECASE
+)
+_OLD_NOT_WORKING_RE = re.compile(r"session under (\w+) status", re.IGNORECASE)
+_PHONE_CHARS_RE = re.compile(r"[\d\s+\-().]+")
+_CHAT_ID_RE = re.compile(r"[^@\s]+@(?:c\.us|lid)")
+
+_REASON_MAX_CHARS = 300
+
+
+# --------------------------------------------------------------------------- exceptions
+# Finer kinds of the runner's exceptions; the runner only needs the base classes.
+
+
+class ApiKeyRejected(SendNotAttempted):
+    """WAHA answered 401/403."""
+
+
+class SessionNotFound(SendNotAttempted):
+    def __init__(self, reason: str, session: str) -> None:
+        super().__init__(reason)
+        self.session = session
+
+
+class SessionNotWorking(SendNotAttempted):
+    def __init__(self, reason: str, session: str, status: str) -> None:
+        super().__init__(reason)
+        self.session = session
+        self.status = status
+
+
+class EndpointUnsupported(SendNotAttempted):
+    """This WAHA version or engine does not offer the endpoint (404 route, 405, 501)."""
+
+
+class RequestRefused(SendNotAttempted):
+    """Another 4xx: the request itself was refused; nothing was sent."""
+
+    def __init__(self, reason: str, status_code: int) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+
+
+class RateLimited(SendNotAttempted):
+    """WhatsApp kept answering rate-overlimit / HTTP 429 after the retries."""
+
+
+class WhatsAppRestricted(SendNotAttempted):
+    """WhatsApp refuses this number's messages for a while (463 timelock, 475 capping)."""
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class WahaUnavailable(SendNotAttempted):
+    """WAHA unreachable or answering 5xx after the retries."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def chat_id_for(phone_number: str) -> str:
+    """`+1 (213) 213-2131` -> `12132132131@c.us`: digits only, no leading zeros.
+
+    Leading zeros go too, so `00` international prefixes become plain country codes.
+    """
+    raw = (phone_number or "").strip()
+    if not raw or not _PHONE_CHARS_RE.fullmatch(raw):
+        raise ContactRejected(f"'{phone_number}' is not a phone number")
+    digits = re.sub(r"\D", "", raw).lstrip("0")
+    # E.164 numbers have at most 15 digits; fewer than 7 cannot be a full international number.
+    if not 7 <= len(digits) <= 15:
+        raise ContactRejected(f"'{phone_number}' is not an international phone number")
+    return f"{digits}@c.us"
+
+
+def serialized_message_id(chat_id: str, message_id: str, from_me: bool = True) -> str:
+    return f"{'true' if from_me else 'false'}_{chat_id}_{message_id}"
+
+
+def extract_message_id(body: Any, chat_id: str, pre_generated_id: str | None = None) -> str | None:
+    """The sent message's id from whatever the engine answered, never raising.
+
+    Shapes seen: a string `id` (WAMessage, GOWS); `id._serialized` (WEBJS);
+    `key.id` (NOWEB/Baileys, a short id that is serialized here as
+    `true_<chatId>_<key.id>` to match webhook ids); an empty or non-JSON body
+    (then the pre-generated id, serialized the same way, when one was used).
+    """
+    try:
+        if isinstance(body, Mapping):
+            ident = body.get("id")
+            if isinstance(ident, str) and ident.strip():
+                return ident.strip()
+            if isinstance(ident, Mapping):
+                serialized = ident.get("_serialized")
+                if isinstance(serialized, str) and serialized.strip():
+                    return serialized.strip()
+                inner = ident.get("id")
+                if isinstance(inner, str) and inner.strip():
+                    return serialized_message_id(chat_id, inner.strip(), ident.get("fromMe") is not False)
+            key = body.get("key")
+            if isinstance(key, Mapping):
+                key_id = key.get("id")
+                if isinstance(key_id, str) and key_id.strip():
+                    return serialized_message_id(chat_id, key_id.strip(), key.get("fromMe") is not False)
+    except Exception:  # an exotic mapping must not turn a sent message into a crash
+        logger.warning("Could not read the message id from WAHA's answer")
+    if pre_generated_id:
+        return serialized_message_id(chat_id, pre_generated_id)
+    return None
+
+
+def media_endpoint(mime_type: str) -> str:
+    main = (mime_type or "").split(";", 1)[0].strip().lower()
+    if main.startswith("image/"):
+        return "sendImage"
+    if main.startswith("video/"):
+        return "sendVideo"
+    return "sendFile"
+
+
+_DEFAULT_FILENAMES = {"sendImage": "image.jpg", "sendVideo": "video.mp4", "sendFile": "file"}
+
+
+def media_file(media: Media) -> dict[str, str]:
+    """WAHA's remote `file` object. A filename is always given: sendVideo requires one."""
+    filename = media.filename
+    if not filename:
+        path = urlsplit(media.url).path
+        filename = unquote(path.rsplit("/", 1)[-1]) if path else ""
+    if not filename:
+        filename = _DEFAULT_FILENAMES[media_endpoint(media.mime_type)]
+    return {"url": media.url, "mimetype": media.mime_type, "filename": filename}
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_text(body: Any, raw: str) -> str:
+    """The human part of WAHA's error bodies, never the echoed request.
+
+    Shapes: Nest `{statusCode, message, error}`, the status check's
+    `{error, session, status, expected}`, 500 `{exception: {message}, request: ...}`
+    and `{error: {code, key, message}}`. The 500 body echoes the request (with the
+    campaign's text), so only the message fields are read.
+    """
+    if not isinstance(body, Mapping):
+        return " ".join((raw or "").split())[:_REASON_MAX_CHARS]
+    parts: list[str] = []
+    exception = body.get("exception")
+    if isinstance(exception, Mapping) and isinstance(exception.get("message"), str):
+        parts.append(exception["message"])
+    message = body.get("message")
+    if isinstance(message, str):
+        parts.append(message)
+    elif isinstance(message, list):
+        parts.extend(str(m) for m in message if isinstance(m, str | int | float))
+    error = body.get("error")
+    if isinstance(error, str):
+        parts.append(error)
+    elif isinstance(error, Mapping):
+        parts.extend(str(error[k]) for k in ("message", "key") if isinstance(error.get(k), str))
+    text = "; ".join(p.strip() for p in parts if p and p.strip())
+    return " ".join(text.split())[:_REASON_MAX_CHARS]
+
+
+def _error_code(body: Any) -> int | None:
+    """`exception.data` / `exception.code`, where engines put WhatsApp's numeric code."""
+    if isinstance(body, Mapping) and isinstance(body.get("exception"), Mapping):
+        for key in ("data", "code", "status"):
+            value = body["exception"].get(key)
+            if isinstance(value, int):
+                return value
+    return None
+
+
+def _safe_url(url: str) -> str:
+    """The base URL without any user:password part, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _retry_after_s(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter.
+
+    Rate limits back off longer and keep half of the computed delay fixed, so a
+    rate-limited retry never comes back almost at once.
+    """
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    rate_limit_base_delay_s: float = 5.0
+    rate_limit_max_delay_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+    def _ceiling_s(self, retry: int, rate_limited: bool) -> float:
+        if rate_limited:
+            return min(self.rate_limit_max_delay_s, self.rate_limit_base_delay_s * 2 ** (retry - 1))
+        return min(self.max_delay_s, self.base_delay_s * 2 ** (retry - 1))
+
+    def delay_s(
+        self, retry: int, rate_limited: bool, rng: random.Random, retry_after_s: float | None = None
+    ) -> float:
+        """Delay before retry number `retry` (1 = the first retry)."""
+        ceiling = self._ceiling_s(retry, rate_limited)
+        if rate_limited:
+            if retry_after_s is not None:
+                # Bounded like any other delay, so `worst_case_backoff_s` stays true.
+                return min(ceiling, retry_after_s)
+            return ceiling / 2 + rng.random() * ceiling / 2
+        return rng.random() * ceiling
+
+    def worst_case_backoff_s(self, attempts: int | None = None) -> float:
+        attempts = self.max_attempts if attempts is None else attempts
+        return sum(
+            max(self._ceiling_s(retry, False), self._ceiling_s(retry, True), 0.0)
+            for retry in range(1, attempts)
+        )
+
+
+class _Kind(Enum):
+    FATAL = "fatal"  # raise now
+    RETRY = "retry"  # nothing was sent: retry with backoff
+    RATE = "rate"  # rate limited: nothing was sent, retry with longer backoff
+    AMBIGUOUS = "ambiguous"  # the request may have been acted on
+
+
+@dataclass
+class _Failure:
+    kind: _Kind
+    reason: str
+    error: SendError | None = None
+    retry_after_s: float | None = None
+
+
+# --------------------------------------------------------------------------- client
+
+# Raised before anything is written to the network.
+_UNUSABLE_REQUEST = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
+
+
+ApiKeySource = str | Callable[[], str] | None
+
+
+class WahaClient:
+    """Thin, strict WAHA HTTP client: one pooled session, timeouts on every call."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: ApiKeySource = None,
+        *,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        http: requests.Session | None = None,
+    ) -> None:
+        if not base_url:
+            raise ValueError("WAHA base URL is required")
+        if connect_timeout_s <= 0 or read_timeout_s <= 0:
+            raise ValueError("WAHA timeouts must be positive")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (float(connect_timeout_s), float(read_timeout_s))
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._known_secret: str | None = api_key if isinstance(api_key, str) else None
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._http = http or requests.Session()
+        self._http.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
+        # None = not asked yet; False once WAHA said the endpoint does not exist here.
+        self.message_id_supported: bool | None = None
+        if read_timeout_s <= WAHA_STATUS_WAIT_S:
+            logger.warning(
+                "WAHA read timeout is not above WAHA's wait for a WORKING session: "
+                "a 'not WORKING' answer will look like a timeout",
+                extra={"read_timeout_s": read_timeout_s},
+            )
+
+    # ------------------------------------------------------------------ budget
+
+    def worst_case_ms(self, attempts: int | None = None) -> int:
+        """Longest one call with its retries can take: every attempt times out, every backoff is maximal."""
+        attempts = self.retry.max_attempts if attempts is None else attempts
+        per_attempt = self.timeout[0] + self.timeout[1] + 0.25  # + local processing slack
+        return math.ceil((attempts * per_attempt + self.retry.worst_case_backoff_s(attempts)) * 1000)
+
+    # ------------------------------------------------------------------ endpoints
+
+    def session_info(self, session: str) -> Any:
+        return self._call("GET", f"/api/sessions/{_path(session)}", endpoint="session", session=session)
+
+    def me(self, session: str) -> Any:
+        return self._call(
+            "GET", f"/api/sessions/{_path(session)}/me", endpoint="me", session=session, attempts=1
+        )
+
+    def check_exists(self, session: str, phone_digits: str) -> Any:
+        return self._call(
+            "GET",
+            "/api/contacts/check-exists",
+            endpoint="check-exists",
+            session=session,
+            params={"phone": phone_digits, "session": session},
+            attempts=1,
+        )
+
+    def new_message_id(self, session: str) -> str | None:
+        """A pre-generated message id, or None where this WAHA/engine has none to give."""
+        if self.message_id_supported is False:
+            return None
+        try:
+            body = self._call(
+                "GET", f"/api/{_path(session)}/new-message-id", endpoint="new-message-id", session=session
+            )
+        except EndpointUnsupported as exc:
+            self._mark_message_id_unsupported(exc.reason)
+            return None
+        except RequestRefused as exc:
+            # 422 is how engines without the feature answer ("not implemented in this engine").
+            if exc.status_code != 422:
+                raise
+            self._mark_message_id_unsupported(exc.reason)
+            return None
+        ident = body.get("id") if isinstance(body, Mapping) else None
+        if not isinstance(ident, str) or not ident.strip():
+            logger.warning("WAHA answered new-message-id without an id; sending without one")
+            return None
+        self.message_id_supported = True
+        return ident.strip()
+
+    def send_text(
+        self,
+        session: str,
+        chat_id: str,
+        text: str,
+        *,
+        link_preview: bool = True,
+        message_id: str | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {
+            "session": session,
+            "chatId": chat_id,
+            "text": text,
+            "linkPreview": link_preview,
+        }
+        if message_id:
+            body["id"] = message_id
+        return self._call(
+            "POST",
+            "/api/sendText",
+            endpoint="sendText",
+            session=session,
+            json_body=body,
+            sends=True,
+            deduplicated=bool(message_id),
+        )
+
+    def send_media(self, session: str, chat_id: str, media: Media, caption: str | None = None) -> Any:
+        """sendImage / sendVideo / sendFile by mime type, with the text as caption.
+
+        WAHA's media requests have no pre-generated id, so an ambiguous failure is never retried.
+        """
+        endpoint = media_endpoint(media.mime_type)
+        body: dict[str, Any] = {"session": session, "chatId": chat_id, "file": media_file(media)}
+        if caption:
+            body["caption"] = caption
+        if endpoint == "sendVideo":
+            body["convert"] = False  # required by the schema; we send ready-made files
+        return self._call(
+            "POST", f"/api/{endpoint}", endpoint=endpoint, session=session, json_body=body, sends=True
+        )
+
+    def start_typing(self, session: str, chat_id: str) -> None:
+        self._typing("startTyping", session, chat_id)
+
+    def stop_typing(self, session: str, chat_id: str) -> None:
+        self._typing("stopTyping", session, chat_id)
+
+    def _typing(self, endpoint: str, session: str, chat_id: str) -> None:
+        self._call(
+            "POST",
+            f"/api/{endpoint}",
+            endpoint=endpoint,
+            session=session,
+            json_body={"session": session, "chatId": chat_id},
+            attempts=1,
+        )
+
+    def _mark_message_id_unsupported(self, reason: str) -> None:
+        self.message_id_supported = False
+        logger.info(
+            "WAHA offers no pre-generated message ids; sending without them", extra={"detail": reason}
+        )
+
+    # ------------------------------------------------------------------ core
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from a text that may echo it (error bodies, exception texts)."""
+        secret = self._known_secret
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "***")
+        return text
+
+    def _headers(self) -> dict[str, str]:
+        key = self._api_key
+        if callable(key):
+            try:
+                key = key()
+            except Exception as exc:
+                raise SendNotAttempted(
+                    f"Could not read the WAHA API key ({type(exc).__name__}); nothing was sent"
+                ) from None
+            self._known_secret = key
+        return {"X-Api-Key": key} if key else {}
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        session: str,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        sends: bool = False,
+        deduplicated: bool = False,
+        attempts: int | None = None,
+    ) -> Any:
+        """One request with the retry policy; returns the parsed 2xx body (None when empty).
+
+        `sends`: the request sends a message, so an ambiguous failure may have
+        delivered it. `deduplicated`: it carries a pre-generated id, so repeating
+        it cannot deliver twice.
+        """
+        max_attempts = self.retry.max_attempts if attempts is None else attempts
+        url = f"{self.base_url}{path}"
+        headers = self._headers()
+        ambiguous: str | None = None
+        failure: _Failure | None = None
+        for attempt in range(1, max_attempts + 1):
+            try:
+                response = self._http.request(
+                    method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                failure = self._transport_failure(exc)
+            else:
+                if 200 <= response.status_code < 300:
+                    return _json_or_none(response)
+                failure = self._http_failure(response, endpoint, session)
+
+            if failure.kind is _Kind.FATAL:
+                assert failure.error is not None
+                if ambiguous and isinstance(failure.error, SendNotAttempted):
+                    raise SendOutcomeUnknown(
+                        f"An earlier attempt may have reached WhatsApp ({ambiguous}); "
+                        f"then WAHA answered: {failure.reason}"
+                    ) from None
+                raise failure.error from None
+            if failure.kind is _Kind.AMBIGUOUS and sends:
+                if not deduplicated:
+                    raise SendOutcomeUnknown(
+                        f"{failure.reason}; the message may have reached WhatsApp, so it is not resent"
+                    ) from None
+                ambiguous = failure.reason
+            if attempt == max_attempts:
+                break
+            delay = self.retry.delay_s(attempt, failure.kind is _Kind.RATE, self._rng, failure.retry_after_s)
+            logger.warning(
+                "WAHA request failed; retrying",
+                extra={
+                    "endpoint": endpoint,
+                    "session": session,
+                    "attempt": attempt,
+                    "max_attempts": max_attempts,
+                    "reason": failure.reason,
+                    "delay_ms": round(delay * 1000),
+                },
+            )
+            self._sleep(delay)
+
+        assert failure is not None
+        tries = f"{max_attempts} attempt{'s' if max_attempts != 1 else ''}"
+        if ambiguous:
+            raise SendOutcomeUnknown(
+                f"{ambiguous}; WAHA did not confirm the send after {tries}, "
+                "so the message may or may not have reached WhatsApp"
+            )
+        if failure.kind is _Kind.RATE:
+            raise RateLimited(
+                f"WhatsApp is rate limiting this number ({failure.reason}); gave up after {tries}. "
+                "Resume the campaign later, with longer delays."
+            )
+        raise WahaUnavailable(f"{failure.reason} ({tries}); nothing was sent")
+
+    def _transport_failure(self, exc: requests.RequestException) -> _Failure:
+        where = _safe_url(self.base_url)
+        if isinstance(exc, requests.ConnectTimeout):
+            return _Failure(_Kind.RETRY, f"WAHA unreachable at {where} (connect timeout)")
+        if isinstance(exc, requests.ReadTimeout):
+            return _Failure(_Kind.AMBIGUOUS, f"WAHA did not answer within {self.timeout[1]:g} s")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return _Failure(_Kind.RETRY, f"WAHA unreachable at {where} (TLS error)")
+        if isinstance(exc, _UNUSABLE_REQUEST):
+            error = WahaUnavailable(f"WAHA base URL {where!r} is not usable ({type(exc).__name__})")
+            return _Failure(_Kind.FATAL, error.reason, error)
+        if isinstance(exc, requests.ConnectionError):
+            inner = exc.args[0] if exc.args else None
+            # Only a failure to open the connection proves the request was never written.
+            if isinstance(inner, MaxRetryError) and isinstance(inner.reason, ConnectTimeoutError):
+                return _Failure(_Kind.RETRY, f"WAHA unreachable at {where} (connection failed)")
+            return _Failure(_Kind.AMBIGUOUS, "The connection to WAHA broke before it answered")
+        return _Failure(_Kind.AMBIGUOUS, f"The request to WAHA failed ({type(exc).__name__})")
+
+    def _http_failure(self, response: requests.Response, endpoint: str, session: str) -> _Failure:
+        status = response.status_code
+        body = _json_or_none(response)
+        text = self.redact(_error_text(body, response.text))
+        code = _error_code(body)
+        shown = f"HTTP {status}" + (f": {text}" if text else "")
+
+        def fatal(error: SendError) -> _Failure:
+            return _Failure(_Kind.FATAL, error.reason, error)
+
+        if status == 401:
+            return fatal(ApiKeyRejected("WAHA rejected the API key"))
+        if status == 403:
+            return fatal(ApiKeyRejected(f"WAHA refused this API key for {endpoint} ({shown})"))
+        if status == 429 or code == 429 or _RATE_LIMIT_RE.search(text):
+            return _Failure(_Kind.RATE, shown, retry_after_s=_retry_after_s(response))
+        if status == 404:
+            if _SESSION_MISSING_RE.search(text):
+                return fatal(
+                    SessionNotFound(
+                        f"WhatsApp session '{session}' was not found on WAHA or is not started "
+                        f"(start it with POST /api/sessions/{session}/start)",
+                        session,
+                    )
+                )
+            if isinstance(body, Mapping) and str(body.get("message", "")).startswith("Cannot "):
+                return fatal(EndpointUnsupported(f"This WAHA server has no {endpoint} endpoint ({shown})"))
+            return fatal(RequestRefused(f"WAHA answered {shown} for {endpoint}", status))
+        if status == 422:
+            not_working = self._not_working_status(body, text)
+            if not_working is not None:
+                return fatal(
+                    SessionNotWorking(
+                        f"WhatsApp session '{session}' is not WORKING on WAHA (status {not_working})",
+                        session,
+                        not_working,
+                    )
+                )
+            return fatal(RequestRefused(f"WAHA refused {endpoint} ({shown})", status))
+        if status in (405, 501):
+            return fatal(EndpointUnsupported(f"This WAHA server does not support {endpoint} ({shown})"))
+        if status >= 500:
+            if code == 463 or _TIMELOCK_RE.search(text):
+                return fatal(WhatsAppRestricted(TIMELOCK_REASON, 463))
+            if code == 475 or _CAPPING_RE.search(text):
+                return fatal(WhatsAppRestricted(CAPPING_REASON, 475))
+            if _INVALID_NUMBER_RE.search(text):
+                return fatal(ContactRejected(f"WhatsApp refused this number ({text})"))
+            if status in (502, 504) or (status == 500 and _ENGINE_TIMEOUT_RE.search(text)):
+                return _Failure(_Kind.AMBIGUOUS, f"WAHA answered {shown}")
+            return _Failure(_Kind.RETRY, f"WAHA answered {shown}")
+        return fatal(RequestRefused(f"WAHA refused {endpoint} ({shown})", status))
+
+    @staticmethod
+    def _not_working_status(body: Any, text: str) -> str | None:
+        if isinstance(body, Mapping) and ("expected" in body or "status" in body):
+            status = body.get("status")
+            return status if isinstance(status, str) and status else UNKNOWN_STATUS
+        old = _OLD_NOT_WORKING_RE.search(text)
+        return old.group(1).upper() if old else None
+
+
+def _path(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+# --------------------------------------------------------------------------- API key from AWS
+
+
+class ParameterApiKey:
+    """The API key from SSM Parameter Store (decrypted) or Secrets Manager, cached ~5 minutes.
+
+    A name starting with `arn:aws:secretsmanager:` or `secret:` is a secret;
+    anything else is an SSM parameter name.
+    """
+
+    def __init__(self, name: str, max_age_s: int = API_KEY_MAX_AGE_S) -> None:
+        self.name = name
+        self.max_age_s = max_age_s
+
+    def __call__(self) -> str:
+        from aws_lambda_powertools.utilities import parameters
+
+        if self.name.startswith("arn:aws:secretsmanager:") or self.name.startswith("secret:"):
+            value = parameters.get_secret(self.name.removeprefix("secret:"), max_age=self.max_age_s)
+        else:
+            value = parameters.get_parameter(self.name, decrypt=True, max_age=self.max_age_s)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("the WAHA API key parameter is empty")
+        return value.strip()
+
+    def __repr__(self) -> str:  # never the value
+        return f"ParameterApiKey({self.name!r})"
+
+
+# --------------------------------------------------------------------------- sender
+
+
+class WahaSender:
+    """The runner's `Sender` on top of `WahaClient`."""
+
+    def __init__(self, client: WahaClient, *, link_preview: bool = True) -> None:
+        self.client = client
+        self.link_preview = link_preview
+        # A pre-generated id costs one more call (with its own retries) before a text send.
+        self.max_send_ms: int = 2 * client.worst_case_ms()
+        self._chat_ids: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def from_settings(cls, cfg: Settings, env: Mapping[str, str] | None = None) -> WahaSender:
+        from campaigns.config import ConfigError
+
+        env = os.environ if env is None else env
+        if not cfg.waha_base_url:
+            raise ConfigError("WAHA_BASE_URL is not set")
+        api_key: ApiKeySource
+        if cfg.waha_api_key:
+            api_key = cfg.waha_api_key
+        elif cfg.waha_api_key_parameter:
+            api_key = ParameterApiKey(cfg.waha_api_key_parameter)
+        else:
+            api_key = None
+            logger.warning("No WAHA API key configured; WAHA versions since 2025.10.3 will answer 401")
+        client = WahaClient(
+            cfg.waha_base_url,
+            api_key,
+            connect_timeout_s=_env_float(env, "WAHA_CONNECT_TIMEOUT_S", DEFAULT_CONNECT_TIMEOUT_S),
+            read_timeout_s=_env_float(env, "WAHA_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT_S),
+            retry=RetryPolicy(max_attempts=_env_int(env, "WAHA_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
+        )
+        return cls(client)
+
+    # ------------------------------------------------------------------ Sender
+
+    def session_state(self, session: str) -> SessionState:
+        try:
+            info = self.client.session_info(session)
+        except SessionNotFound:
+            return SessionState(name=session, status=NOT_FOUND)
+        status = info.get("status") if isinstance(info, Mapping) else None
+        if not isinstance(status, str) or not status:
+            return SessionState(name=session, status=UNKNOWN_STATUS)
+        if status != WORKING:
+            return SessionState(name=session, status=status)
+        restriction = self._restriction(session, info.get("me"))
+        if restriction is not None:
+            return SessionState(name=session, status=restriction)
+        return SessionState(name=session, status=status)
+
+    def number_exists(self, session: str, phone_number: str) -> bool | None:
+        try:
+            digits = chat_id_for(phone_number).split("@", 1)[0]
+        except ContactRejected:
+            return False
+        try:
+            body = self.client.check_exists(session, digits)
+        except ContactRejected:
+            return False
+        except SendError as exc:
+            logger.warning(
+                "Number check unavailable",
+                extra={"session": session, "reason": self.client.redact(exc.reason)},
+            )
+            return None
+        except Exception as exc:  # the check is optional: never let it stop a send
+            logger.warning("Number check failed", extra={"session": session, "error": type(exc).__name__})
+            return None
+        exists = body.get("numberExists") if isinstance(body, Mapping) else None
+        if not isinstance(exists, bool):
+            return None
+        chat_id = body.get("chatId")
+        if exists and isinstance(chat_id, str) and _CHAT_ID_RE.fullmatch(chat_id):
+            # WhatsApp's own id for the number (e.g. Brazil's extra 9) beats ours.
+            self._chat_ids[(session, digits)] = chat_id
+        return exists
+
+    def start_typing(self, session: str, phone_number: str) -> None:
+        self._typing(self.client.start_typing, session, phone_number)
+
+    def stop_typing(self, session: str, phone_number: str) -> None:
+        self._typing(self.client.stop_typing, session, phone_number)
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        session = message.session
+        chat_id = self._chat_id(session, message.phone_number)
+        pre_id: str | None = None
+        if message.media is None:
+            pre_id = self.client.new_message_id(session)
+            body = self.client.send_text(
+                session, chat_id, message.text, link_preview=self.link_preview, message_id=pre_id
+            )
+        else:
+            body = self.client.send_media(session, chat_id, message.media, caption=message.text)
+        message_id = extract_message_id(body, chat_id, pre_id)
+        logger.info(
+            "Message sent through WAHA",
+            extra={
+                "session": session,
+                "chat_id": chat_id,
+                "message_id": message_id,
+                "idempotency_key": message.idempotency_key,
+                "media": message.media is not None,
+            },
+        )
+        return SendResult(message_id=message_id)
+
+    # ------------------------------------------------------------------ internals
+
+    def _chat_id(self, session: str, phone_number: str) -> str:
+        built = chat_id_for(phone_number)
+        return self._chat_ids.get((session, built.split("@", 1)[0]), built)
+
+    def _typing(self, call: Callable[[str, str], None], session: str, phone_number: str) -> None:
+        try:
+            call(session, self._chat_id(session, phone_number))
+        except SendError as exc:
+            logger.warning(
+                "Typing indicator failed",
+                extra={"session": session, "reason": self.client.redact(exc.reason)},
+            )
+        except Exception as exc:  # cosmetic: never stop a send for it
+            logger.warning("Typing indicator failed", extra={"session": session, "error": type(exc).__name__})
+
+    def _restriction(self, session: str, me: Any) -> str | None:
+        """REACHOUT_TIMELOCK / MESSAGE_CAPPED when WAHA reports one (WAHA 2026.7.2+), else None."""
+        found = _restriction_in(me)
+        if found is not None or (
+            isinstance(me, Mapping) and ("reachoutTimelock" in me or "messageCapping" in me)
+        ):
+            return found
+        try:
+            return _restriction_in(self.client.me(session))
+        except Exception:  # older WAHA, no /me, or a hiccup: the send itself will tell
+            return None
+
+
+def _restriction_in(me: Any) -> str | None:
+    if not isinstance(me, Mapping):
+        return None
+    timelock = me.get("reachoutTimelock")
+    if isinstance(timelock, Mapping) and timelock.get("isActive") is True:
+        ends = timelock.get("timeEnforcementEnds")
+        until = None
+        if isinstance(ends, int | float) and ends > 0:
+            until = datetime.fromtimestamp(ends, UTC).isoformat().replace("+00:00", "Z")
+        logger.warning(
+            "WhatsApp reach-out timelock is active",
+            extra={"until": until, "enforcement": timelock.get("enforcementType")},
+        )
+        return REACHOUT_TIMELOCK
+    capping = me.get("messageCapping")
+    if isinstance(capping, Mapping) and str(capping.get("cappingStatus", "")).upper() == "CAPPED":
+        logger.warning(
+            "WhatsApp message capping quota is exhausted",
+            extra={"used": capping.get("usedQuota"), "total": capping.get("totalQuota")},
+        )
+        return MESSAGE_CAPPED
+    return None
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    from campaigns.config import ConfigError
+
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {raw!r}")
+    return value
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    from campaigns.config import ConfigError
+
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be >= 1, got {value}")
+    return value

@@ -1,0 +1,153 @@
+"""Test helpers around the runner: run events to the end, count DynamoDB requests,
+inject DynamoDB faults through botocore's event hooks, and wrap senders."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from campaigns.config import Settings, settings
+from campaigns.invoker import RecordingInvoker, runner_event
+from campaigns.models import ALL_MODELS
+from campaigns.runner import CampaignRunner, RunEvent, RunResult
+from campaigns.senders import DryRunSender, OutgoingMessage, SendResult, SessionState
+from campaigns.store import CampaignStore
+
+
+def runner_settings(**overrides: Any) -> Settings:
+    base = settings()
+    values = {**base.__dict__, "handoff_margin_ms": 0, **overrides}
+    return Settings(**values)
+
+
+class Budget:
+    """A time budget that lets `contacts` contacts through, then reports 0 ms left."""
+
+    def __init__(self, contacts: int) -> None:
+        self.left = contacts
+
+    def __call__(self) -> int:
+        self.left -= 1
+        return 10**9 if self.left >= 0 else 0
+
+
+def unlimited() -> int:
+    return 10**9
+
+
+@dataclass
+class Harness:
+    sender: Any = field(default_factory=DryRunSender)
+    invoker: RecordingInvoker = field(default_factory=RecordingInvoker)
+    cfg: Settings = field(default_factory=runner_settings)
+
+    def runner(self) -> CampaignRunner:
+        return CampaignRunner(CampaignStore(self.cfg.lease_seconds), self.sender, self.invoker, self.cfg)
+
+    def run(self, campaign_id: str, token: str | None = None, hop: int = 0, budget=unlimited) -> RunResult:
+        return self.runner().run(RunEvent(campaign_id, token, hop), budget, "runner")
+
+    def run_to_end(
+        self,
+        campaign_id: str,
+        budget_factory: Callable[[], Callable[[], int]] = lambda: unlimited,
+        limit: int = 500,
+    ) -> list[tuple[dict, RunResult]]:
+        """Run, then every event the runner invoked itself with, until none is left."""
+        results = []
+        pending = [runner_event(campaign_id)]
+        while pending and len(results) < limit:
+            event = pending.pop(0)
+            result = self.runner().run(RunEvent.parse(event), budget_factory(), "runner")
+            results.append((event, result))
+            pending.extend(self.invoker.pop_all())
+        return results
+
+
+class RecordingSender(DryRunSender):
+    """The dry-run sender plus a hook called before each send (to pause, crash, ...)."""
+
+    def __init__(self, before_send: Callable[[OutgoingMessage, int], None] | None = None, delay_s: float = 0):
+        super().__init__()
+        self.before_send = before_send
+        self.delay_s = delay_s
+        self._lock = threading.Lock()
+        self.status = "WORKING"
+
+    def session_state(self, session: str) -> SessionState:
+        return SessionState(name=session, status=self.status)
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        if self.before_send:
+            self.before_send(message, len(self.sent))
+        if self.delay_s:
+            import time
+
+            time.sleep(self.delay_s)
+        with self._lock:
+            self.sent.append(message)
+        return SendResult(message_id=f"true_{message.phone_number}@c.us_{len(self.sent)}")
+
+
+def _clients() -> list[Any]:
+    seen, clients = set(), []
+    for model in ALL_MODELS:
+        client = model._get_connection().connection.client
+        if id(client) not in seen:
+            seen.add(id(client))
+            clients.append(client)
+    return clients
+
+
+@contextmanager
+def count_dynamodb_requests() -> Iterator[Counter]:
+    """Counts DynamoDB API calls by operation (botocore `before-parameter-build` hooks: once per call)."""
+    counts: Counter = Counter()
+    lock = threading.Lock()
+
+    def on_call(model: Any, params: dict, **_: Any) -> None:
+        with lock:
+            counts[model.name] += 1
+            if model.name == "Query":
+                counts["Query.Limit.max"] = max(counts["Query.Limit.max"], params.get("Limit", 10**9))
+
+    clients = _clients()
+    for client in clients:
+        client.meta.events.register("before-parameter-build.dynamodb", on_call, unique_id="count-requests")
+    try:
+        yield counts
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-parameter-build.dynamodb", unique_id="count-requests")
+
+
+@contextmanager
+def dynamodb_fault(
+    operation: str, after: int, code: str = "InternalServerError", times: int = 1
+) -> Iterator[None]:
+    """Make the (after+1)-th call of `operation` fail `times` times with `code`."""
+    state = {"seen": 0, "failed": 0}
+
+    def on_call(model: Any, **_: Any) -> None:
+        if model.name != operation:
+            return None
+        state["seen"] += 1
+        if state["seen"] > after and state["failed"] < times:
+            state["failed"] += 1
+            raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, operation)
+        return None
+
+    clients = _clients()
+    for client in clients:
+        client.meta.events.register("before-call.dynamodb", on_call, unique_id="inject-fault")
+    try:
+        yield
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call.dynamodb", unique_id="inject-fault")

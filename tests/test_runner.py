@@ -1,0 +1,416 @@
+"""The runner, against DynamoDB over HTTP (moto server) with the dry-run sender."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+
+import pytest
+
+from campaigns.invoker import runner_event
+from campaigns.runner import GENERIC_FAILURE, RunResult
+from campaigns.senders import DryRunSender, Media, OutgoingMessage
+from campaigns.statuses import CampaignStatus
+from campaigns.store import CampaignStore
+from campaigns.timeutil import utcnow
+from tests.builders import deliveries, reload
+from tests.runner_harness import (
+    Budget,
+    Harness,
+    RecordingSender,
+    count_dynamodb_requests,
+    dynamodb_fault,
+    runner_settings,
+)
+
+MIXED = [
+    ("+15550000001", "Ana"),
+    ("+15550000002", None),
+    ("+15550000003", ""),
+    ("+15550000004", "  Bo  "),
+    ("+15550000005", "   "),
+]
+
+
+def test_processes_a_scheduled_campaign_to_completed(build):
+    campaign = build.campaign(MIXED)
+    harness = Harness()
+
+    result = harness.run(campaign.id)
+
+    assert result is RunResult.COMPLETED
+    after = reload(campaign)
+    assert after.status == "Completed"
+    assert after.completed_at is not None and after.started_at is not None
+    assert after.last_processed_contact_index is None
+    assert (after.sent_count, after.failed_count, after.unknown_count) == (5, 0, 0)
+    assert after.total_contacts == 5
+    assert [d.status for d in deliveries(campaign)] == ["Sent"] * 5
+    assert [m.phone_number for m in harness.sender.sent] == [p for p, _ in MIXED]
+
+
+def test_personalises_with_first_name_and_default_for_missing_empty_or_blank(build):
+    campaign = build.campaign(MIXED, text="Hi {Name}, {name} and {NAME}!", default_name="friend")
+    harness = Harness()
+
+    harness.run(campaign.id)
+
+    assert [m.text for m in harness.sender.sent] == [
+        "Hi Ana, Ana and Ana!",
+        "Hi friend, friend and friend!",
+        "Hi friend, friend and friend!",
+        "Hi Bo, Bo and Bo!",
+        "Hi friend, friend and friend!",
+    ]
+
+
+def test_a_first_name_containing_the_placeholder_is_not_expanded_again(build):
+    campaign = build.campaign([("+15550000001", "{Name}\\1")], text="Hi {Name}")
+    harness = Harness()
+    harness.run(campaign.id)
+    assert harness.sender.sent[0].text == "Hi {Name}\\1"
+
+
+def test_includes_the_media_path_when_the_campaign_has_media(build, caplog):
+    media = build.media("https://cdn.example.com/promo/banner.jpg?v=2", "image/jpeg")
+    campaign = build.campaign(2, media=media)
+    log = logging.getLogger("dry-run-test")
+    harness = Harness(sender=DryRunSender(log=log))
+
+    with caplog.at_level(logging.INFO, logger="dry-run-test"):
+        harness.run(campaign.id)
+
+    assert harness.sender.sent[0].media == Media(
+        url="https://cdn.example.com/promo/banner.jpg?v=2", mime_type="image/jpeg", filename="banner.jpg"
+    )
+    lines = [r.getMessage() for r in caplog.records if r.name == "dry-run-test"]
+    assert lines == [
+        'Would send to +15550000000: "Hello Name0!" with media https://cdn.example.com/promo/banner.jpg?v=2',
+        'Would send to +15550000001: "Hello Name1!" with media https://cdn.example.com/promo/banner.jpg?v=2',
+    ]
+
+
+def test_without_media_the_line_has_no_media_part(build, caplog):
+    campaign = build.campaign(1)
+    log = logging.getLogger("dry-run-test-2")
+    with caplog.at_level(logging.INFO, logger="dry-run-test-2"):
+        Harness(sender=DryRunSender(log=log)).run(campaign.id)
+    assert [r.getMessage() for r in caplog.records if r.name == "dry-run-test-2"] == [
+        'Would send to +15550000000: "Hello Name0!"'
+    ]
+
+
+def test_saves_last_processed_index_after_each_contact(build):
+    campaign = build.campaign(4)
+    seen: list[int | None] = []
+
+    def before_send(message: OutgoingMessage, count: int) -> None:
+        current = reload(campaign)
+        seen.append(current.last_processed_contact_index)
+        assert current.in_flight_index == count  # claimed before the send
+
+    Harness(sender=RecordingSender(before_send)).run(campaign.id)
+
+    assert seen == [None, 0, 1, 2]
+
+
+def test_resumes_from_the_contact_after_the_last_processed_one(build):
+    campaign = build.campaign(5, status=CampaignStatus.PAUSED, last_processed=1)
+    harness = Harness()
+
+    result = harness.run(campaign.id)
+
+    assert result is RunResult.COMPLETED
+    assert [m.phone_number for m in harness.sender.sent] == ["+15550000002", "+15550000003", "+15550000004"]
+    assert reload(campaign).sent_count == 3
+
+
+def test_a_paused_campaign_is_accepted_and_keeps_its_started_at(build):
+    campaign = build.campaign(2, status=CampaignStatus.PAUSED)
+    first_start = utcnow().replace(year=2025)
+    campaign.update(actions=[type(campaign).started_at.set(first_start)])
+
+    assert Harness().run(campaign.id) is RunResult.COMPLETED
+    after = reload(campaign)
+    assert after.status == "Completed"
+    assert after.started_at == first_start
+
+
+def test_no_contacts_completes_the_campaign(build):
+    campaign = build.campaign([])
+    harness = Harness()
+
+    assert harness.run(campaign.id) is RunResult.COMPLETED
+    after = reload(campaign)
+    assert after.status == "Completed" and after.completed_at is not None
+    assert after.last_processed_contact_index is None
+    assert harness.sender.sent == []
+
+
+@pytest.mark.parametrize("status", ["Running", "Completed", "Failed", "Cancelled"])
+def test_returns_early_without_writing_when_not_scheduled_or_paused(build, status):
+    campaign = build.campaign(3, status=CampaignStatus(status))
+    before = reload(campaign).serialize()
+    harness = Harness()
+
+    with count_dynamodb_requests() as counts:
+        result = harness.run(campaign.id)
+
+    assert result is RunResult.SKIPPED
+    assert reload(campaign).serialize() == before
+    assert harness.sender.sent == [] and deliveries(campaign) == []
+    writes = {"UpdateItem", "PutItem", "TransactWriteItems", "DeleteItem", "BatchWriteItem"}
+    assert not writes & set(counts), counts
+
+
+def test_campaign_not_found_is_logged_and_nothing_is_written(build):
+    harness = Harness()
+    with count_dynamodb_requests() as counts:
+        result = harness.run("cmp_does_not_exist")
+    assert result is RunResult.NOT_FOUND
+    assert set(counts) == {"GetItem"}
+    assert harness.sender.sent == []
+
+
+def test_an_internal_error_mid_loop_marks_the_campaign_failed(build):
+    campaign = build.campaign(5)
+    harness = Harness()
+
+    # The third contact's record hits a DynamoDB error that is not a lost condition.
+    with dynamodb_fault("TransactWriteItems", after=2):
+        result = harness.run(campaign.id)
+
+    assert result is RunResult.FAILED
+    after = reload(campaign)
+    assert after.status == "Failed"
+    assert after.failure_reason == GENERIC_FAILURE
+    assert after.completed_at is not None
+    # The contact whose record failed was sent: it is Unknown, never resent.
+    assert [d.status for d in deliveries(campaign)] == ["Sent", "Sent", "Unknown"]
+    assert (after.sent_count, after.unknown_count) == (2, 1)
+    assert len(harness.sender.sent) == 3
+
+
+def test_an_error_marking_failed_is_logged_and_never_raised(build):
+    campaign = build.campaign(3)
+    with (
+        dynamodb_fault("TransactWriteItems", after=0, times=10),
+        dynamodb_fault("UpdateItem", after=1, times=10),
+    ):
+        result = Harness().run(campaign.id)
+    assert result is RunResult.FAILED
+
+
+def test_uses_the_campaigns_template_list_and_media(build):
+    media = build.media("https://cdn.example.com/a.pdf", "application/pdf")
+    campaign = build.campaign([("+44 20 7946 0000", "Zoe")], text="Dear {name}, see attached", media=media)
+    harness = Harness()
+    harness.run(campaign.id)
+    message = harness.sender.sent[0]
+    assert (message.phone_number, message.text, message.media.url) == (
+        "+44 20 7946 0000",
+        "Dear Zoe, see attached",
+        "https://cdn.example.com/a.pdf",
+    )
+    assert message.session == "default"
+    assert message.idempotency_key == f"{campaign.id}:0"
+
+
+def test_a_missing_template_fails_the_campaign_with_a_reason(build):
+    campaign = build.campaign(2)
+    campaign.update(actions=[type(campaign).message_template_id.set("tpl_gone")])
+    assert Harness().run(campaign.id) is RunResult.FAILED
+    after = reload(campaign)
+    assert after.status == "Failed" and "template" in after.failure_reason
+
+
+def test_a_session_not_held_by_the_owner_pauses_before_sending(build):
+    campaign = build.campaign(2)
+    build.session("default", user_id="someone-else")  # the session changed hands
+    harness = Harness()
+    assert harness.run(campaign.id) is RunResult.PAUSED
+    after = reload(campaign)
+    assert after.status == "Paused" and "not registered" in after.pause_reason
+    assert harness.sender.sent == []
+
+
+def test_a_session_that_is_not_working_pauses_before_the_chunk(build):
+    campaign = build.campaign(3)
+    sender = RecordingSender()
+    sender.status = "SCAN_QR_CODE"
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PAUSED
+    after = reload(campaign)
+    assert after.status == "Paused" and "SCAN_QR_CODE" in after.pause_reason
+    assert after.last_processed_contact_index is None and sender.sent == []
+
+
+def test_a_pause_written_while_running_stops_the_run_at_the_next_contact(build):
+    campaign = build.campaign(6)
+    store = CampaignStore()
+
+    def before_send(message: OutgoingMessage, count: int) -> None:
+        if count == 1:  # while the second contact is being sent, the user pauses
+            store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+
+    harness = Harness(sender=RecordingSender(before_send))
+    assert harness.run(campaign.id) is RunResult.STOPPED
+
+    after = reload(campaign)
+    assert after.status == "Paused"
+    assert after.last_processed_contact_index == 1  # the in-flight send was still recorded
+    assert len(harness.sender.sent) == 2 and len(deliveries(campaign)) == 2
+
+    # Resume: the run continues at the next contact and never repeats one.
+    store.request_resume(campaign.id, campaign.user_id, utcnow())
+    assert harness.run(campaign.id) is RunResult.COMPLETED
+    assert [m.phone_number for m in harness.sender.sent] == [f"+1555{i:07d}" for i in range(6)]
+
+
+def test_a_cancel_written_while_running_stops_the_run(build):
+    campaign = build.campaign(5)
+    store = CampaignStore()
+
+    def before_send(message: OutgoingMessage, count: int) -> None:
+        if count == 2:
+            store.cancel_by_user(campaign.id, campaign.user_id, utcnow())
+
+    harness = Harness(sender=RecordingSender(before_send))
+    assert harness.run(campaign.id) is RunResult.STOPPED
+    after = reload(campaign)
+    assert after.status == "Cancelled" and len(harness.sender.sent) == 3
+    assert harness.run(campaign.id) is RunResult.SKIPPED
+
+
+def test_the_same_event_delivered_twice_sends_each_contact_once(build):
+    campaign = build.campaign(4)
+    harness = Harness()
+    assert harness.run(campaign.id) is RunResult.COMPLETED
+    assert harness.run(campaign.id) is RunResult.SKIPPED
+    assert len(harness.sender.sent) == 4
+
+
+def test_two_invocations_at_once_send_each_contact_once(build):
+    campaign = build.campaign(12)
+    sender = RecordingSender(delay_s=0.01)
+    harness = Harness(sender=sender)
+    results: list[RunResult] = []
+    barrier = threading.Barrier(3)
+
+    def invoke() -> None:
+        barrier.wait()
+        results.append(harness.run(campaign.id))
+
+    threads = [threading.Thread(target=invoke) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    phones = [m.phone_number for m in sender.sent]
+    assert sorted(phones) == sorted(set(phones)) and len(phones) == 12
+    assert results.count(RunResult.COMPLETED) == 1
+    assert reload(campaign).sent_count == 12
+
+
+def test_a_duplicated_continuation_event_running_concurrently_sends_each_contact_once(build):
+    campaign = build.campaign(10)
+    sender = RecordingSender(delay_s=0.01)
+    harness = Harness(sender=sender)
+    assert harness.run(campaign.id, budget=Budget(2)) is RunResult.HANDED_OFF
+    (event,) = harness.invoker.pop_all()
+    barrier = threading.Barrier(2)
+
+    def invoke() -> None:
+        barrier.wait()
+        harness.run(event["campaignId"], event["runToken"], event["hop"])
+
+    threads = [threading.Thread(target=invoke) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    phones = [m.phone_number for m in sender.sent]
+    assert len(phones) == 10 and len(set(phones)) == 10
+    assert reload(campaign).status == "Completed"
+
+
+def test_a_tiny_time_budget_chains_self_invocations_and_sends_each_contact_once(build):
+    campaign = build.campaign(10)
+    harness = Harness()
+
+    results = harness.run_to_end(campaign.id, budget_factory=lambda: Budget(3))
+
+    events = [event for event, _ in results]
+    assert [r for _, r in results] == [RunResult.HANDED_OFF] * 3 + [RunResult.COMPLETED]
+    assert events[0] == runner_event(campaign.id)
+    token = events[1]["runToken"]
+    assert events[1:] == [{"campaignId": campaign.id, "runToken": token, "hop": hop} for hop in (1, 2, 3)]
+    phones = [m.phone_number for m in harness.sender.sent]
+    assert phones == [f"+1555{i:07d}" for i in range(10)]
+    after = reload(campaign)
+    assert after.status == "Completed" and after.sent_count == 10
+
+
+def test_a_replayed_old_hop_event_after_completion_sends_nothing(build):
+    campaign = build.campaign(4)
+    harness = Harness()
+    results = harness.run_to_end(campaign.id, budget_factory=lambda: Budget(2))
+    replay = results[1][0]
+    assert harness.run(replay["campaignId"], replay["runToken"], replay["hop"]) is RunResult.SKIPPED
+    assert len(harness.sender.sent) == 4
+
+
+def test_the_runaway_guard_fails_a_run_that_makes_no_progress(build):
+    campaign = build.campaign(3)
+    harness = Harness(cfg=runner_settings(max_no_progress_invocations=3))
+    assert harness.run(campaign.id, budget=Budget(0)) is RunResult.HANDED_OFF
+    results = harness.run_to_end(campaign.id, budget_factory=lambda: Budget(0), limit=10)
+    assert results[-1][1] is RunResult.SKIPPED
+    after = reload(campaign)
+    assert after.status == "Failed" and "no progress" in after.failure_reason
+    assert harness.sender.sent == []
+
+
+def test_contacts_are_read_in_pages_from_the_resume_point(build):
+    campaign = build.campaign(300, last_processed=289, status=CampaignStatus.PAUSED)
+    harness = Harness(cfg=runner_settings(chunk_size=4))
+    with count_dynamodb_requests() as counts:
+        assert harness.run(campaign.id) is RunResult.COMPLETED
+    assert [m.phone_number for m in harness.sender.sent] == [f"+1555{i:07d}" for i in range(290, 300)]
+    assert counts["Query"] == 3 and counts["Query.Limit.max"] == 4
+
+
+def test_ten_thousand_contacts_are_read_in_pages_never_all_at_once(build):
+    contact_list = build.contact_list(10_000)
+    store = CampaignStore()
+    largest_page = 0
+    seen = 0
+    with count_dynamodb_requests() as counts:
+        for page in store.contact_pages(contact_list.id, 0, 250, 10_000):
+            largest_page = max(largest_page, len(page))
+            assert int(page[0].index) == seen
+            seen += len(page)
+    assert seen == 10_000
+    assert largest_page == 250
+    assert counts["Query"] == 40 and counts["Query.Limit.max"] == 250
+
+
+def test_dynamodb_requests_per_contact_on_the_hot_path(build):
+    contacts = 50
+    campaign = build.campaign(contacts)
+    harness = Harness(cfg=runner_settings(chunk_size=25))
+    with count_dynamodb_requests() as counts:
+        assert harness.run(campaign.id) is RunResult.COMPLETED
+
+    # Per contact: one conditional claim (UpdateItem) and one transaction that
+    # writes the delivery and advances progress (TransactWriteItems).
+    assert counts["TransactWriteItems"] == contacts
+    per_invocation_updates = 2  # take + complete
+    assert counts["UpdateItem"] == contacts + per_invocation_updates
+    assert counts["Query"] == math.ceil(contacts / 25)
+    # GetItem: campaign, contact list, template, session holder.
+    assert counts["GetItem"] == 4
+    hot_path = counts["TransactWriteItems"] + counts["UpdateItem"] - per_invocation_updates + counts["Query"]
+    assert hot_path / contacts <= 2.05
