@@ -61,6 +61,9 @@ class Settings:
     max_no_progress_invocations: int
     default_min_delay_ms: int
     default_max_delay_ms: int
+    # Schedule
+    dispatch_retry_seconds: int
+    max_campaigns_per_tick: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,6 +91,8 @@ class Settings:
             max_no_progress_invocations=_int("MAX_NO_PROGRESS_INVOCATIONS", 5, minimum=1),
             default_min_delay_ms=_int("DEFAULT_MIN_DELAY_MS", 30_000),
             default_max_delay_ms=_int("DEFAULT_MAX_DELAY_MS", 60_000),
+            dispatch_retry_seconds=_int("DISPATCH_RETRY_SECONDS", 120, minimum=1),
+            max_campaigns_per_tick=_int("MAX_CAMPAIGNS_PER_TICK", 200, minimum=1),
         )
         if settings.default_max_delay_ms < settings.default_min_delay_ms:
             raise ConfigError("DEFAULT_MAX_DELAY_MS must be >= DEFAULT_MIN_DELAY_MS")
