@@ -94,6 +94,7 @@ class Builder:
         last_processed: int | None = None,
         scheduled_at: datetime | None = None,
         register_session: bool = True,
+        campaign_id: str | None = None,
         **options: object,
     ) -> Campaign:
         if register_session:
@@ -102,7 +103,7 @@ class Builder:
         template = self.template(text)
         now = utcnow()
         item = Campaign(
-            id=_id("cmp"),
+            id=campaign_id or _id("cmp"),
             user_id=self.user_id,
             name="Spring sale",
             status=status.value,
