@@ -41,14 +41,35 @@ def unlimited() -> int:
     return 10**9
 
 
+class FakeClock:
+    """Monotonic time that only moves when the runner sleeps: pacing without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @dataclass
 class Harness:
     sender: Any = field(default_factory=DryRunSender)
     invoker: RecordingInvoker = field(default_factory=RecordingInvoker)
     cfg: Settings = field(default_factory=runner_settings)
+    clock: FakeClock | None = None
 
     def runner(self) -> CampaignRunner:
-        return CampaignRunner(CampaignStore(self.cfg.lease_seconds), self.sender, self.invoker, self.cfg)
+        store = CampaignStore(self.cfg.lease_seconds)
+        if self.clock is None:
+            return CampaignRunner(store, self.sender, self.invoker, self.cfg)
+        return CampaignRunner(
+            store, self.sender, self.invoker, self.cfg, sleep=self.clock.sleep, monotonic=self.clock.monotonic
+        )
 
     def run(self, campaign_id: str, token: str | None = None, hop: int = 0, budget=unlimited) -> RunResult:
         return self.runner().run(RunEvent(campaign_id, token, hop), budget, "runner")

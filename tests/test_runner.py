@@ -17,6 +17,7 @@ from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
 from tests.runner_harness import (
     Budget,
+    FakeClock,
     Harness,
     RecordingSender,
     count_dynamodb_requests,
@@ -397,20 +398,53 @@ def test_ten_thousand_contacts_are_read_in_pages_never_all_at_once(build):
     assert counts["Query"] == 40 and counts["Query.Limit.max"] == 250
 
 
-def test_dynamodb_requests_per_contact_on_the_hot_path(build):
+def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
     contacts = 50
     campaign = build.campaign(contacts)
     harness = Harness(cfg=runner_settings(chunk_size=25))
     with count_dynamodb_requests() as counts:
         assert harness.run(campaign.id) is RunResult.COMPLETED
 
-    # Per contact: one conditional claim (UpdateItem) and one transaction that
-    # writes the delivery and advances progress (TransactWriteItems).
+    # Per contact, one transaction writes its delivery, advances progress and
+    # claims the next contact; only a page's first contact needs its own claim.
+    pages = math.ceil(contacts / 25)
     assert counts["TransactWriteItems"] == contacts
-    per_invocation_updates = 2  # take + complete
-    assert counts["UpdateItem"] == contacts + per_invocation_updates
-    assert counts["Query"] == math.ceil(contacts / 25)
-    # GetItem: campaign, contact list, template, session holder.
-    assert counts["GetItem"] == 4
-    hot_path = counts["TransactWriteItems"] + counts["UpdateItem"] - per_invocation_updates + counts["Query"]
-    assert hot_path / contacts <= 2.05
+    assert counts["UpdateItem"] == pages + 2  # page-first claims + take + complete
+    assert counts["Query"] == pages
+    assert counts["GetItem"] == 4  # campaign, contact list, template, session holder
+    hot_path = counts["TransactWriteItems"] + counts["UpdateItem"] - 2 + counts["Query"]
+    assert hot_path / contacts <= 1.1
+    assert [d.status for d in deliveries(campaign)] == ["Sent"] * contacts
+
+
+def test_dynamodb_requests_per_contact_with_paced_sends(build):
+    contacts = 10
+    campaign = build.campaign(contacts, min_delay_ms=5_000, max_delay_ms=5_000)
+    clock = FakeClock()
+    harness = Harness(cfg=runner_settings(chunk_size=25), clock=clock)
+    with count_dynamodb_requests() as counts:
+        assert harness.run(campaign.id) is RunResult.COMPLETED
+
+    # A long wait is spent before the claim, so a pause during it stops the run
+    # before the next send: one claim and one record per contact.
+    assert counts["UpdateItem"] == contacts + 2
+    assert counts["TransactWriteItems"] == contacts
+    assert counts["Query"] == 1
+    assert clock.sleeps == [5.0] * (contacts - 1)
+
+
+def test_a_pause_during_a_long_wait_stops_the_run_before_the_next_send(build):
+    campaign = build.campaign(5, min_delay_ms=5_000, max_delay_ms=5_000)
+    store = CampaignStore()
+    clock = FakeClock()
+    harness = Harness(clock=clock)
+    original_sleep = clock.sleep
+
+    def sleep_then_pause(seconds: float) -> None:
+        original_sleep(seconds)
+        store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+
+    clock.sleep = sleep_then_pause
+    assert harness.run(campaign.id) is RunResult.STOPPED
+    assert len(harness.sender.sent) == 1
+    assert reload(campaign).last_processed_contact_index == 0

@@ -42,6 +42,9 @@ NOT_ON_WHATSAPP = "This number is not on WhatsApp"
 TYPING_MS_PER_CHAR = 40
 TYPING_MIN_MS = 800
 TYPING_MAX_MS = 6_000
+# A merged record-and-claim holds the next contact's claim during this wait; a pause
+# arriving in that window lets that one contact go out, so keep it short.
+MERGED_CLAIM_MAX_WAIT_MS = 1_000
 
 
 class RunResult(StrEnum):
@@ -266,36 +269,53 @@ class CampaignRunner:
                 return self._pause(
                     campaign, token, f"WhatsApp session '{session}' is {state.status}, not WORKING"
                 )
-            for contact in page:
+            claimed: int | None = None  # the contact a merged record-and-claim already claimed
+            delay_ms = 0
+            for position, contact in enumerate(page):
                 index = int(contact.index)
                 text = render_message(template.text_content, contact.first_name, campaign.default_name_value)
-                delay_ms = pacer.next_delay_ms()
-                wait_ms = pacer.wait_ms(delay_ms, self.monotonic(), campaign.last_sent_at, self.clock())
-
-                if self._batch_full(campaign):
-                    return self._park(campaign, token, int(campaign.batch_pause_ms or 0), "batch pause")
-                needed = wait_ms + self.sender.max_send_ms + self.cfg.handoff_margin_ms
-                if remaining_ms() <= needed:
-                    if sent_here == 0 and wait_ms > 0:
-                        # Even a fresh invocation could not afford this wait: let the schedule wake us.
-                        return self._park(campaign, token, wait_ms, "long wait")
-                    return self._hand_off(campaign, token, event, function_name)
-
                 typing = campaign.typing and typing_ms(text)
-                pre_claim_wait = max(0, wait_ms - (typing or 0))
-                if pre_claim_wait:
-                    self.sleep(pre_claim_wait / 1000)
-                try:
-                    self.store.claim(campaign, token, index, self.clock(), self._lease_extra_ms(campaign))
-                except RunLost:
-                    logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
-                    return RunResult.STOPPED
+                if claimed == index:
+                    wait_ms = pacer.wait_ms(delay_ms, self.monotonic(), campaign.last_sent_at, self.clock())
+                    if wait_ms > typing:
+                        self.sleep((wait_ms - typing) / 1000)
+                else:
+                    delay_ms = pacer.next_delay_ms()
+                    wait_ms = pacer.wait_ms(delay_ms, self.monotonic(), campaign.last_sent_at, self.clock())
+                    if self._batch_full(campaign):
+                        return self._park(campaign, token, int(campaign.batch_pause_ms or 0), "batch pause")
+                    if not self._affordable(wait_ms, remaining_ms):
+                        if sent_here == 0 and wait_ms > 0:
+                            # Even a fresh invocation could not afford this wait: let the schedule wake us.
+                            return self._park(campaign, token, wait_ms, "long wait")
+                        return self._hand_off(campaign, token, event, function_name)
+                    if wait_ms > typing:
+                        self.sleep((wait_ms - typing) / 1000)
+                    try:
+                        self.store.claim(campaign, token, index, self.clock(), self._lease_extra_ms(campaign))
+                    except RunLost:
+                        logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
+                        return RunResult.STOPPED
 
                 outcome = self._send_one(campaign, session, contact, text, media, pacer, typing, wait_ms)
                 if outcome is None:  # nothing went out: give the contact back and pause
                     return self._pause_after_release(campaign, token, index)
+
+                # When the next send follows within moments, claim it in the same write
+                # that records this one: one DynamoDB request per contact instead of two.
+                claimed = None
+                next_contact = page[position + 1] if position + 1 < len(page) else None
+                if next_contact is not None and outcome.status is not DeliveryStatus.UNKNOWN:
+                    delay_ms = pacer.next_delay_ms()
+                    next_wait = pacer.wait_ms(delay_ms, self.monotonic(), None, self.clock())
+                    if (
+                        next_wait <= MERGED_CLAIM_MAX_WAIT_MS
+                        and not self._batch_full(campaign, outcome)
+                        and self._affordable(next_wait, remaining_ms)
+                    ):
+                        claimed = int(next_contact.index)
                 try:
-                    self.store.record(campaign, token, index, contact.phone_number, outcome, self.clock())
+                    claimed = self._record(campaign, token, index, contact.phone_number, outcome, claimed)
                 except RunLost:
                     logger.warning("Delivery not recorded: the run changed hands during the send")
                     return RunResult.STOPPED
@@ -360,6 +380,39 @@ class CampaignRunner:
             self._last_reason = exc.reason
             return None
 
+    def _record(
+        self,
+        campaign: Campaign,
+        token: str,
+        index: int,
+        phone_number: str,
+        outcome: Outcome,
+        claim_next: int | None,
+    ) -> int | None:
+        """Record `index`; claim `claim_next` in the same write when asked. Returns the
+        index claimed, or None. Raises RunLost when even the plain record is refused."""
+        now = self.clock()
+        if claim_next is not None:
+            try:
+                self.store.record(
+                    campaign,
+                    token,
+                    index,
+                    phone_number,
+                    outcome,
+                    now,
+                    claim_next=claim_next,
+                    lease_extra_ms=self._lease_extra_ms(campaign),
+                )
+                return claim_next
+            except RunLost:
+                pass  # paused or cancelled meanwhile: record alone; the next claim will stop us
+        self.store.record(campaign, token, index, phone_number, outcome, now)
+        return None
+
+    def _affordable(self, wait_ms: int, remaining_ms: Callable[[], int]) -> bool:
+        return remaining_ms() > wait_ms + self.sender.max_send_ms + self.cfg.handoff_margin_ms
+
     # -------------------------------------------------------------- endings
 
     def _pause(self, campaign: Campaign, token: str, reason: str) -> RunResult:
@@ -407,9 +460,15 @@ class CampaignRunner:
         return 0 if last is None else int(last) + 1
 
     @staticmethod
-    def _batch_full(campaign: Campaign) -> bool:
+    def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
+        """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
         size = campaign.batch_size
-        return bool(size) and bool(campaign.batch_pause_ms) and int(campaign.sent_in_batch or 0) >= int(size)
+        if not size or not campaign.batch_pause_ms:
+            return False
+        sent = int(campaign.sent_in_batch or 0)
+        if pending is not None and pending.status is DeliveryStatus.SENT:
+            sent += 1
+        return sent >= int(size)
 
     def _lease_extra_ms(self, campaign: Campaign) -> int:
         # The lease must outlive the longest wait plus one send with its retries.

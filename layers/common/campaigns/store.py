@@ -245,15 +245,30 @@ class CampaignStore:
         phone_number: str,
         outcome: Outcome,
         now: datetime,
+        *,
+        claim_next: int | None = None,
+        lease_extra_ms: int = 0,
     ) -> None:
         """Write contact `index`'s delivery and advance progress, in one transaction.
 
         Conditioned on the token and the in-flight index but not on the status: a
         pause or cancel that arrived during the send must not lose what happened.
+        With `claim_next`, the same write also claims the next contact, and then
+        the campaign must still be Running (else RunLost, and nothing is written).
         """
-        actions = [
+        condition = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
+        if claim_next is None:
+            actions = [Campaign.in_flight_index.remove()]
+        else:
+            lease = self._lease(now, lease_extra_ms)
+            actions = [
+                Campaign.in_flight_index.set(claim_next),
+                Campaign.lease_expires_at.set(lease),
+                Campaign.due_at.set(lease),
+            ]
+            condition &= Campaign.status == CampaignStatus.RUNNING.value
+        actions += [
             Campaign.last_processed_contact_index.set(index),
-            Campaign.in_flight_index.remove(),
             _COUNTER[outcome.status].add(1),
             Campaign.no_progress_count.set(0),
             Campaign.updated_at.set(now),
@@ -272,11 +287,7 @@ class CampaignStore:
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(delivery, condition=Delivery.contact_index.does_not_exist())
-                tx.update(
-                    Campaign(campaign.id),
-                    actions=actions,
-                    condition=(Campaign.run_token == token) & (Campaign.in_flight_index == index),
-                )
+                tx.update(Campaign(campaign.id), actions=actions, condition=condition)
         except TransactWriteError as exc:
             if _conditional_failure(exc):
                 raise RunLost(f"record of contact {index} refused for campaign {campaign.id}") from exc
