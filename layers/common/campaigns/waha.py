@@ -33,12 +33,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
+from campaigns.config import ConfigError, Settings
 from campaigns.observability import logger
 from campaigns.senders import (
     ContactRejected,
@@ -50,9 +51,6 @@ from campaigns.senders import (
     SendResult,
     SessionState,
 )
-
-if TYPE_CHECKING:
-    from campaigns.config import Settings
 
 DEFAULT_CONNECT_TIMEOUT_S = 3.05
 DEFAULT_READ_TIMEOUT_S = 30.0
@@ -770,8 +768,6 @@ class WahaSender:
 
     @classmethod
     def from_settings(cls, cfg: Settings, env: Mapping[str, str] | None = None) -> WahaSender:
-        from campaigns.config import ConfigError
-
         env = os.environ if env is None else env
         if not cfg.waha_base_url:
             raise ConfigError("WAHA_BASE_URL is not set")
@@ -921,8 +917,6 @@ def _restriction_in(me: Any) -> str | None:
 
 
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    from campaigns.config import ConfigError
-
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
@@ -936,8 +930,6 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    from campaigns.config import ConfigError
-
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
