@@ -32,6 +32,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from campaigns import config, models  # noqa: E402
 from tests.builders import Builder  # noqa: E402
+from tests.fakewaha import fake_waha  # noqa: E402, F401
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -50,12 +51,8 @@ def dynamodb_endpoint() -> Iterator[str]:
 
 
 def _create_tables(endpoint: str) -> None:
-    try:
-        from devstack.tables import ensure_tables
-    except ImportError:  # pragma: no cover - until the template-driven tables land
-        for model in models.ALL_MODELS:
-            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-        return
+    from devstack.tables import ensure_tables
+
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
     ensure_tables(client, config.settings())
 

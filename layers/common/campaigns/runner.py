@@ -266,9 +266,8 @@ class CampaignRunner:
             except SendNotAttempted as exc:
                 return self._pause(campaign, token, exc.reason)
             if not state.ready:
-                return self._pause(
-                    campaign, token, f"WhatsApp session '{session}' is {state.status}, not WORKING"
-                )
+                reason = f"WhatsApp session '{session}' is {state.status}, not WORKING"
+                return self._pause(campaign, token, f"{reason}: {state.detail}" if state.detail else reason)
             claimed: int | None = None  # the contact a merged record-and-claim already claimed
             delay_ms = 0
             for position, contact in enumerate(page):

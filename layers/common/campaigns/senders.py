@@ -50,6 +50,7 @@ class SendResult:
 class SessionState:
     name: str
     status: str  # WAHA's status string, e.g. WORKING, SCAN_QR_CODE, or "unknown"
+    detail: str | None = None  # what the status means for the user, when known
 
     @property
     def ready(self) -> bool:

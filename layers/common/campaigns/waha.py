@@ -794,16 +794,16 @@ class WahaSender:
         try:
             info = self.client.session_info(session)
         except SessionNotFound:
-            return SessionState(name=session, status=NOT_FOUND)
+            return _state(session, NOT_FOUND)
         status = info.get("status") if isinstance(info, Mapping) else None
         if not isinstance(status, str) or not status:
-            return SessionState(name=session, status=UNKNOWN_STATUS)
+            return _state(session, UNKNOWN_STATUS)
         if status != WORKING:
-            return SessionState(name=session, status=status)
+            return _state(session, status)
         restriction = self._restriction(session, info.get("me"))
         if restriction is not None:
-            return SessionState(name=session, status=restriction)
-        return SessionState(name=session, status=status)
+            return _state(session, restriction)
+        return _state(session, status)
 
     def number_exists(self, session: str, phone_number: str) -> bool | None:
         try:
@@ -890,6 +890,10 @@ class WahaSender:
             return _restriction_in(self.client.me(session))
         except Exception:  # older WAHA, no /me, or a hiccup: the send itself will tell
             return None
+
+
+def _state(session: str, status: str) -> SessionState:
+    return SessionState(name=session, status=status, detail=STATUS_EXPLANATIONS.get(status))
 
 
 def _restriction_in(me: Any) -> str | None:
