@@ -36,6 +36,7 @@ lint: venv
 	$(PY) -m cfnlint template.yaml
 
 test: venv browser lint
+	@if command -v node >/dev/null 2>&1; then cd web && node --test tests/; else echo "node not found: skipping the dashboard's unit tests"; fi
 	$(PY) -m pytest
 
 test-fast: venv
