@@ -15,6 +15,7 @@ class SimulatedContext:
     function_version: str = "$LATEST"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     _started: float = field(default_factory=time.monotonic)
+    _expired: bool = field(default=False, repr=False)
 
     @property
     def invoked_function_arn(self) -> str:
@@ -29,5 +30,14 @@ class SimulatedContext:
         return "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        elapsed_ms = (time.monotonic() - self._started) * 1000
-        return max(0, int(self.timeout_ms - elapsed_ms))
+        if self._expired:
+            return 0
+        return max(0, int(self.timeout_ms - self.elapsed_ms()))
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def expire(self) -> None:
+        """From now on report no time left, as if the timeout had come: a runner
+        saves its place and hands off at its next contact (the local stack's stop)."""
+        self._expired = True
