@@ -448,3 +448,13 @@ def test_a_pause_during_a_long_wait_stops_the_run_before_the_next_send(build):
     assert harness.run(campaign.id) is RunResult.STOPPED
     assert len(harness.sender.sent) == 1
     assert reload(campaign).last_processed_contact_index == 0
+
+
+def test_a_gap_in_the_list_indexes_does_not_stall_the_run(build):
+    from campaigns.models import Contact
+
+    campaign = build.campaign(5)
+    Contact(list_id=campaign.contact_list_id, index=2).delete()
+    harness = Harness()
+    assert harness.run(campaign.id) is RunResult.COMPLETED
+    assert [d.contact_index for d in deliveries(campaign)] == [0, 1, 3, 4]

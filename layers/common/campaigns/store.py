@@ -220,10 +220,10 @@ class CampaignStore:
         self, campaign: Campaign, token: str, index: int, now: datetime, lease_extra_ms: int = 0
     ) -> None:
         """Mark contact `index` as in flight. Raises RunLost when the run may not send it."""
-        previous = (
-            Campaign.last_processed_contact_index.does_not_exist()
-            if index == 0
-            else Campaign.last_processed_contact_index == index - 1
+        # Contacts are claimed in index order; with nothing in flight, a contact at or
+        # below the last processed index was already handled and is never claimed again.
+        previous = Campaign.last_processed_contact_index.does_not_exist() | (
+            Campaign.last_processed_contact_index < index
         )
         lease = self._lease(now, lease_extra_ms)
         self._update(
