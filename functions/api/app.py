@@ -1,0 +1,489 @@
+"""API Lambda: every route of the HTTP API (payload format 2.0), one function.
+
+Routes parse, call a use case from the `campaigns` package, and return. Bodies and
+answers are validated against the pydantic models in `campaigns.api_models`, which
+also generate the OpenAPI document served at GET /openapi.json. Errors are mapped
+to HTTP in one place (`campaigns.errors`). The user is the JWT's `sub` claim as API
+Gateway's authorizer hands it over; nothing else identifies a caller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from campaigns import campaign_service, library
+from campaigns.api_models import (
+    AppendContactsIn,
+    CampaignOut,
+    CampaignPage,
+    ContactListOut,
+    ContactListPage,
+    CreateCampaignIn,
+    CreateContactListIn,
+    CreateMediaItemIn,
+    CreateTemplateIn,
+    DeliveryPage,
+    ErrorOut,
+    HealthOut,
+    MediaItemOut,
+    MediaItemPage,
+    RegisterSessionIn,
+    SessionOut,
+    SessionPage,
+    TemplateOut,
+    TemplatePage,
+    load_json_body,
+    parse_contacts_request,
+)
+from campaigns.errors import UNAUTHORIZED, Unauthorized, error_body, register_error_handlers
+from campaigns.observability import logger, metrics, tracer
+from campaigns.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_TOKEN_CHARS
+from campaigns.statuses import DeliveryStatus
+from campaigns.timeutil import utcnow
+
+API_TITLE = "WhatsApp Campaign Runner API"
+API_VERSION = "1.0.0"
+PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
+MAX_USER_ID_CHARS = 256
+
+cors = CORSConfig(
+    allow_origin=os.environ.get("FRONTEND_ORIGIN", "*"),
+    allow_headers=["Authorization", "Content-Type"],
+    max_age=600,
+)
+app = APIGatewayHttpResolver(
+    enable_validation=True,
+    cors=cors,
+    response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+    json_body_deserializer=load_json_body,
+)
+register_error_handlers(app)
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
+NextToken = Annotated[
+    str | None,
+    Query(alias="nextToken", max_length=MAX_TOKEN_CHARS, description="From the previous page's answer."),
+]
+
+
+# ------------------------------------------------------------------ the caller
+
+
+def user_id_from(event: Any) -> str | None:
+    """The authorizer's `sub` claim, or None when there is no usable one."""
+    node: Any = event
+    for key in ("requestContext", "authorizer", "jwt", "claims", "sub"):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    if not isinstance(node, str) or not node.strip() or len(node) > MAX_USER_ID_CHARS:
+        return None
+    return node
+
+
+def caller() -> str:
+    user_id = user_id_from(app.current_event.raw_event)
+    if user_id is None:
+        raise Unauthorized()
+    logger.append_keys(user_id=user_id)
+    return user_id
+
+
+def _needs_caller(event: Mapping[str, Any]) -> bool:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method = str(http.get("method") or "").upper()
+    path = str(http.get("path") or event.get("rawPath") or "")
+    stage = (event.get("requestContext") or {}).get("stage")
+    if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]
+    # Browsers send CORS preflights without credentials.
+    return method != "OPTIONS" and (method, path) not in PUBLIC_ROUTES
+
+
+def _unauthorized(event: Mapping[str, Any]) -> dict[str, Any]:
+    headers = event.get("headers") if isinstance(event.get("headers"), Mapping) else {}
+    origin = next((v for k, v in headers.items() if str(k).lower() == "origin"), None)
+    return {
+        "statusCode": HTTPStatus.UNAUTHORIZED.value,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **cors.to_dict(origin)},
+        "body": json.dumps(error_body(UNAUTHORIZED)),
+        "isBase64Encoded": False,
+    }
+
+
+def _count(metric: str) -> None:
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+
+def _errors(*codes: int) -> dict[int, dict[str, Any]]:
+    texts = {
+        400: "Not JSON, or a bad nextToken",
+        401: "No authenticated user",
+        404: "Not found, or not yours",
+        409: "Wrong state for this action",
+        422: "Validation failed",
+        500: "Unexpected error (a bug or an outage, never the request's fault)",
+    }
+    return {
+        code: {"description": texts[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorOut}}}
+        for code in codes
+    }
+
+
+def _answers(status: int, description: str, *errors: int, authed: bool = True) -> dict[int, dict[str, Any]]:
+    """The documented answers of a route: its success, its errors, and the ones every
+    route can give (the generator's own 422/500 entries describe another error shape)."""
+    codes = {*errors, 422, 500} | ({401} if authed else set())
+    return {status: {"description": description}, **_errors(*sorted(codes))}
+
+
+def _content_type() -> str:
+    headers = app.current_event.headers or {}
+    return next((v for k, v in headers.items() if k.lower() == "content-type"), "") or ""
+
+
+# ------------------------------------------------------------------------ meta
+
+
+@app.get(
+    "/health",
+    operation_id="health",
+    tags=["meta"],
+    security=[{}],
+    responses=_answers(200, "Alive", authed=False),
+)
+def health() -> HealthOut:
+    return {"status": "ok"}
+
+
+@app.get("/openapi.json", tags=["meta"], security=[{}], include_in_schema=False)
+def openapi_json():
+    return Response(HTTPStatus.OK.value, content_types.APPLICATION_JSON, openapi_document())
+
+
+# --------------------------------------------------------------- contact lists
+
+
+@app.post(
+    "/contact-lists",
+    operation_id="createContactList",
+    status_code=201,
+    tags=["contact lists"],
+    summary="Create a contact list (JSON, or CSV with ?name=)",
+    responses=_answers(201, "The new list", 400, 422),
+)
+def create_contact_list(name: Annotated[str | None, Query(max_length=200)] = None) -> ContactListOut:
+    user_id = caller()
+    request = parse_contacts_request(
+        CreateContactListIn, app.current_event.decoded_body, _content_type(), name=name
+    )
+    item = library.create_contact_list(user_id, request.name, request.contacts, utcnow())
+    return library.contact_list_json(item)
+
+
+@app.post(
+    "/contact-lists/<list_id>/contacts",
+    operation_id="appendContacts",
+    tags=["contact lists"],
+    summary="Append contacts in order (JSON or CSV)",
+    responses=_answers(200, "The list after the append", 400, 404, 422),
+)
+def append_contacts(list_id: str) -> ContactListOut:
+    user_id = caller()
+    request = parse_contacts_request(AppendContactsIn, app.current_event.decoded_body, _content_type())
+    item = library.append_contacts(user_id, list_id, request.contacts, utcnow())
+    return library.contact_list_json(item)
+
+
+@app.get(
+    "/contact-lists",
+    operation_id="listContactLists",
+    tags=["contact lists"],
+    responses=_answers(200, "The caller's lists", 400, 422),
+)
+def list_contact_lists(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> ContactListPage:
+    return library.list_contact_lists(caller(), limit, next_token).to_json(library.contact_list_json)
+
+
+@app.get(
+    "/contact-lists/<list_id>",
+    operation_id="getContactList",
+    tags=["contact lists"],
+    responses=_answers(200, "The list", 404),
+)
+def get_contact_list(list_id: str) -> ContactListOut:
+    return library.contact_list_json(library.get_contact_list(caller(), list_id))
+
+
+# ------------------------------------------------------------ templates, media
+
+
+@app.post(
+    "/message-templates",
+    operation_id="createMessageTemplate",
+    status_code=201,
+    tags=["templates"],
+    responses=_answers(201, "The new template", 400, 422),
+)
+def create_template(body: CreateTemplateIn) -> TemplateOut:
+    item = library.create_template(caller(), body.name, body.text_content, utcnow())
+    return library.template_json(item)
+
+
+@app.get(
+    "/message-templates",
+    operation_id="listMessageTemplates",
+    tags=["templates"],
+    responses=_answers(200, "The caller's templates", 400, 422),
+)
+def list_templates(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> TemplatePage:
+    return library.list_templates(caller(), limit, next_token).to_json(library.template_json)
+
+
+@app.post(
+    "/media-items",
+    operation_id="createMediaItem",
+    status_code=201,
+    tags=["media"],
+    responses=_answers(201, "The new media item", 400, 422),
+)
+def create_media_item(body: CreateMediaItemIn) -> MediaItemOut:
+    item = library.create_media_item(caller(), body.name, body.storage_path, body.mime_type, utcnow())
+    return library.media_item_json(item)
+
+
+@app.get(
+    "/media-items",
+    operation_id="listMediaItems",
+    tags=["media"],
+    responses=_answers(200, "The caller's media items", 400, 422),
+)
+def list_media_items(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> MediaItemPage:
+    return library.list_media_items(caller(), limit, next_token).to_json(library.media_item_json)
+
+
+# ---------------------------------------------------------- WhatsApp sessions
+
+
+@app.post(
+    "/whatsapp-sessions",
+    operation_id="registerWhatsAppSession",
+    tags=["sessions"],
+    summary="Hold a WAHA session name (a WhatsApp number)",
+    responses={
+        201: {"description": "Now held by the caller"},
+        200: {"description": "Already held by the caller: nothing changed"},
+        **_errors(400, 401, 409, 422, 500),
+    },
+)
+def register_session(body: RegisterSessionIn) -> Response[SessionOut]:
+    item, created = library.register_session(caller(), body.name, utcnow())
+    status = library.session_statuses([item.name])[item.name]
+    code = HTTPStatus.CREATED if created else HTTPStatus.OK
+    return Response(code.value, content_types.APPLICATION_JSON, library.session_json(item, status))
+
+
+@app.get(
+    "/whatsapp-sessions",
+    operation_id="listWhatsAppSessions",
+    tags=["sessions"],
+    responses=_answers(200, "The caller's sessions, live status", 400, 422),
+)
+def list_sessions(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> SessionPage:
+    page = library.list_sessions(caller(), limit, next_token)
+    statuses = library.session_statuses([item.name for item in page.items])
+    return page.to_json(lambda item: library.session_json(item, statuses[item.name]))
+
+
+# ------------------------------------------------------------------- campaigns
+
+
+@app.post(
+    "/campaigns",
+    operation_id="createCampaign",
+    status_code=201,
+    tags=["campaigns"],
+    responses=_answers(201, "Scheduled", 400, 422),
+)
+def create_campaign(body: CreateCampaignIn) -> CampaignOut:
+    return campaign_service.campaign_json(campaign_service.create_campaign(caller(), body, utcnow()))
+
+
+@app.get(
+    "/campaigns",
+    operation_id="listCampaigns",
+    tags=["campaigns"],
+    responses=_answers(200, "The caller's campaigns, newest first", 400, 422),
+)
+def list_campaigns(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> CampaignPage:
+    return campaign_service.list_campaigns(caller(), limit, next_token).to_json(
+        campaign_service.campaign_json
+    )
+
+
+@app.get(
+    "/campaigns/<campaign_id>",
+    operation_id="getCampaign",
+    tags=["campaigns"],
+    responses=_answers(200, "The campaign and progress", 404),
+)
+def get_campaign(campaign_id: str) -> CampaignOut:
+    return campaign_service.campaign_json(campaign_service.get_campaign(caller(), campaign_id))
+
+
+@app.post(
+    "/campaigns/<campaign_id>/run",
+    operation_id="runCampaign",
+    status_code=202,
+    tags=["campaigns"],
+    summary="Start now (Scheduled or Paused); the runner is invoked asynchronously",
+    responses=_answers(202, "Accepted: the runner is starting", 404, 409),
+)
+def run_campaign(campaign_id: str) -> CampaignOut:
+    campaign = campaign_service.run_campaign(caller(), campaign_id, utcnow())
+    _count("CampaignRunRequested")
+    return campaign_service.campaign_json(campaign)
+
+
+@app.post(
+    "/campaigns/<campaign_id>/resume",
+    operation_id="resumeCampaign",
+    status_code=202,
+    tags=["campaigns"],
+    summary="Paused -> Scheduled, and the runner is invoked at once",
+    responses=_answers(202, "Accepted: the runner is starting", 404, 409),
+)
+def resume_campaign(campaign_id: str) -> CampaignOut:
+    campaign = campaign_service.resume_campaign(caller(), campaign_id, utcnow())
+    _count("CampaignResumed")
+    return campaign_service.campaign_json(campaign)
+
+
+@app.post(
+    "/campaigns/<campaign_id>/pause",
+    operation_id="pauseCampaign",
+    tags=["campaigns"],
+    summary="Scheduled or Running -> Paused",
+    responses=_answers(200, "Paused", 404, 409),
+)
+def pause_campaign(campaign_id: str) -> CampaignOut:
+    campaign = campaign_service.pause_campaign(caller(), campaign_id, utcnow())
+    _count("CampaignPaused")
+    return campaign_service.campaign_json(campaign)
+
+
+@app.post(
+    "/campaigns/<campaign_id>/cancel",
+    operation_id="cancelCampaign",
+    tags=["campaigns"],
+    summary="Scheduled, Running or Paused -> Cancelled",
+    responses=_answers(200, "Cancelled", 404, 409),
+)
+def cancel_campaign(campaign_id: str) -> CampaignOut:
+    campaign = campaign_service.cancel_campaign(caller(), campaign_id, utcnow())
+    _count("CampaignCancelled")
+    return campaign_service.campaign_json(campaign)
+
+
+@app.get(
+    "/campaigns/<campaign_id>/deliveries",
+    operation_id="listDeliveries",
+    tags=["campaigns"],
+    responses=_answers(200, "Per-contact log in contact order", 400, 404, 422),
+)
+def list_deliveries(
+    campaign_id: str,
+    status: Annotated[DeliveryStatus | None, Query(description="Only this delivery status.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    next_token: NextToken = None,
+) -> DeliveryPage:
+    page = campaign_service.list_deliveries(caller(), campaign_id, status, limit, next_token)
+    return page.to_json(campaign_service.delivery_json)
+
+
+# ------------------------------------------------------------ OpenAPI document
+
+
+# Bodies these routes read themselves (they also accept text/csv), so the generator
+# does not see them: (path, method) -> model name.
+_CONTACT_UPLOADS = {
+    ("/contact-lists", "post"): CreateContactListIn,
+    ("/contact-lists/{list_id}/contacts", "post"): AppendContactsIn,
+}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> str:
+    """The OpenAPI 3.1 document of this API, as JSON text (deterministic)."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+    from pydantic.json_schema import models_json_schema
+
+    schema = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="Contact lists, templates, WhatsApp sessions and campaigns sent through WAHA. "
+            "Every route but /health and /openapi.json needs a JWT bearer token; errors are "
+            '`{"message": ..., "details"?: [...]}`.',
+            security_schemes={
+                "bearerAuth": HTTPBearer(bearerFormat="JWT", description="The JWT's sub is the user")
+            },
+            security=[{"bearerAuth": []}],
+        )
+    )
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in _CONTACT_UPLOADS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+    csv_schema = {
+        "type": "string",
+        "description": "CSV with a header line `phoneNumber,firstName` (firstName optional), "
+        "at most 1,000 rows. For POST /contact-lists the name comes from `?name=`.",
+    }
+    for (path, method), model in _CONTACT_UPLOADS.items():
+        operation = schema["paths"][path][method]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                "text/csv": {"schema": csv_schema},
+            },
+        }
+    schema["paths"]["/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi_json",
+            "tags": ["meta"],
+            "security": [{}],
+            "responses": {
+                "200": {"description": "The OpenAPI document", "content": {"application/json": {}}}
+            },
+        }
+    }
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------- handler
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Checked before routing so that an unauthenticated request learns nothing, not
+    # even whether its body would have been valid.
+    if not isinstance(event, Mapping) or (_needs_caller(event) and user_id_from(event) is None):
+        return _unauthorized(event if isinstance(event, Mapping) else {})
+    return app.resolve(event, context)
