@@ -35,6 +35,8 @@ def _dev(args: argparse.Namespace) -> int:
     except (StackError, OSError, ImportError) as exc:
         print(f"make dev: the local stack did not start: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: start() already undid what it began
+        return 130
 
     stopping = threading.Event()
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -403,7 +404,7 @@ def render_line(
         message = json.dumps(message, default=str)
     context = ""
     if keys.get("campaign_id"):
-        context = f"[campaign {str(keys['campaign_id'])[:8]}"
+        context = f"[campaign {str(keys['campaign_id'])[:12]}"
         context += f" hop {keys['hop']}] " if keys.get("hop") is not None else "] "
     extras = " ".join(
         f"{name}={json.dumps(value, default=str) if not isinstance(value, str) else value}"
@@ -429,7 +430,28 @@ def _readable_powertools_formatter(color: bool) -> logging.Formatter:
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     class ReadablePowertoolsFormatter(LambdaPowertoolsFormatter):
-        """Powertools' structured record (appended keys included), as one line of text."""
+        """Powertools' structured record (appended keys included), as one line of text.
+
+        Appended keys are kept per thread: in Lambda one process runs one invocation
+        at a time, here the API, the runners and the schedule share a process, and
+        one function's `clear_state` must not wipe another's campaign id."""
+
+        def __init__(self) -> None:
+            self._local = threading.local()
+            self._initial_keys: dict[str, Any] = {}
+            super().__init__()
+            self._initial_keys = dict(self.log_format)
+
+        @property  # type: ignore[override]
+        def log_format(self) -> dict[str, Any]:
+            keys = getattr(self._local, "keys", None)
+            if keys is None:
+                keys = self._local.keys = dict(self._initial_keys)
+            return keys
+
+        @log_format.setter
+        def log_format(self, value: dict[str, Any]) -> None:
+            self._local.keys = value
 
         def format(self, record: logging.LogRecord) -> str:
             data = json.loads(super().format(record))
