@@ -322,52 +322,48 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw_path = parts.path or "/"
         status = 500
         try:
-            body = self._read_body()
-            if body is None:
-                status = self._send(
-                    413, [("content-type", "application/json")], _json("Request Entity Too Large")
-                )
-                return
-            if method == "OPTIONS":
-                status = self._preflight()
-                return
-            kind, target = api.route(method, raw_path)
-            if kind == "static":
-                status = self._send_file(target, head=method == "HEAD")
-                return
-            if kind == "none":
-                headers = [("content-type", "application/json")]
-                status = self._send(404, headers, _json("Not Found"), head=method == "HEAD")
-                return
-            route_key, path_parameters, needs_auth = target
-            headers = list(self.headers.items())
-            claims = None
-            if needs_auth:
-                try:
-                    claims = api.authorize({k.lower(): v for k, v in headers})
-                except InvalidToken as exc:
-                    challenge = f'Bearer error="invalid_token" error_description="{exc.description}"'
-                    status = self._send(
-                        401,
-                        [("content-type", "application/json"), ("www-authenticate", challenge)],
-                        _json("Unauthorized"),
-                    )
-                    return
-            event = build_event(
-                method=method,
-                raw_path=raw_path,
-                raw_query=parts.query,
-                headers=headers,
-                body=body,
-                route_key=route_key,
-                path_parameters=path_parameters,
-                claims=claims,
-                source_ip=self.client_address[0],
-            )
-            status = self._invoke(event)
+            status = self._route_and_answer(method, api, parts, raw_path)
+        except Exception:
+            log.exception("The local API server failed on %s %s", method, self.path)
+            status = self._send(500, [("content-type", "application/json")], _json("Internal Server Error"))
         finally:
             elapsed = (time.monotonic() - started) * 1000
             log.info("%s %s %d %.0f ms", method, self.path, status, elapsed)
+
+    def _route_and_answer(self, method: str, api: LocalApiServer, parts: Any, raw_path: str) -> int:
+        json_type = [("content-type", "application/json")]
+        body = self._read_body()
+        if body is None:
+            return self._send(413, json_type, _json("Request Entity Too Large"))
+        if method == "OPTIONS":
+            return self._preflight()
+        kind, target = api.route(method, raw_path)
+        if kind == "static":
+            return self._send_file(target, head=method == "HEAD")
+        if kind == "none":
+            return self._send(404, json_type, _json("Not Found"), head=method == "HEAD")
+        route_key, path_parameters, needs_auth = target
+        headers = list(self.headers.items())
+        claims = None
+        if needs_auth:
+            try:
+                claims = api.authorize({name.lower(): value for name, value in headers})
+            except InvalidToken as exc:
+                description = exc.description.replace('"', "'").replace("\r", " ").replace("\n", " ")
+                challenge = f'Bearer error="invalid_token" error_description="{description}"'
+                return self._send(401, [*json_type, ("www-authenticate", challenge)], _json("Unauthorized"))
+        event = build_event(
+            method=method,
+            raw_path=raw_path,
+            raw_query=parts.query,
+            headers=headers,
+            body=body,
+            route_key=route_key,
+            path_parameters=path_parameters,
+            claims=claims,
+            source_ip=self.client_address[0],
+        )
+        return self._invoke(event)
 
     def _invoke(self, event: dict[str, Any]) -> int:
         request_id = event["requestContext"]["requestId"]
