@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from campaigns import library
@@ -24,6 +22,12 @@ def alice(tables) -> ApiClient:
 @pytest.fixture
 def bob(tables) -> ApiClient:
     return ApiClient("user-b")
+
+
+@pytest.fixture
+def refused(dynamodb_endpoint) -> ApiClient:
+    """For requests refused before any table is read: no fresh tables needed."""
+    return ApiClient("user-a")
 
 
 def contacts_of(list_id: str) -> list[tuple[int, str, str | None]]:
@@ -116,8 +120,8 @@ def test_duplicates_within_the_request_are_rejected_and_reported(alice):
     assert list(Contact.scan()) == []
 
 
-def test_more_than_1000_contacts_in_one_request_is_422(alice):
-    answer = alice.post("/contact-lists", {"name": "Big", "contacts": numbers(0, 1001)})
+def test_more_than_1000_contacts_in_one_request_is_422(refused):
+    answer = refused.post("/contact-lists", {"name": "Big", "contacts": numbers(0, 1001)})
 
     assert answer.status == 422
     assert "contacts" in answer.message
@@ -159,25 +163,31 @@ def test_append_refuses_numbers_already_in_the_list(alice):
     assert len(contacts_of(created["id"])) == 3
 
 
-def test_concurrent_appends_to_one_list_get_distinct_indexes(tables):
+def test_an_append_arriving_between_anothers_reservation_and_its_writes_gets_its_own_range(
+    tables, monkeypatch
+):
+    """Two appends to one list at once: each reserves its index range with one atomic
+    ADD before writing, so whatever happens in between cannot overlap its range."""
     contact_list = library.create_contact_list("user-a", "L", [], utcnow())
-    batches = [[ContactIn(phoneNumber=f"+4916{b:03d}{n:05d}") for n in range(30)] for b in range(4)]
+    first = [ContactIn(phoneNumber=f"+491600000{n:03d}") for n in range(30)]
+    second = [ContactIn(phoneNumber=f"+491700000{n:03d}") for n in range(20)]
+    write = library._write_contacts
+    interleaved = []
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(
-            pool.map(
-                lambda batch: library.append_contacts("user-a", contact_list.id, batch, utcnow()), batches
-            )
-        )
+    def write_after_a_concurrent_append(list_id, start, contacts):
+        if not interleaved:
+            interleaved.append(start)
+            library.append_contacts("user-a", contact_list.id, second, utcnow())
+        write(list_id, start, contacts)
+
+    monkeypatch.setattr(library, "_write_contacts", write_after_a_concurrent_append)
+
+    library.append_contacts("user-a", contact_list.id, first, utcnow())
 
     stored = contacts_of(contact_list.id)
-    assert [c[0] for c in stored] == list(range(120))
-    assert sorted(c[1] for c in stored) == sorted(c.phone_number for batch in batches for c in batch)
-    # each request's contacts stay together and in their order
-    for batch in batches:
-        indexes = [next(i for i, p, _ in stored if p == c.phone_number) for c in batch]
-        assert indexes == list(range(indexes[0], indexes[0] + 30))
-    assert ContactList.get("user-a", contact_list.id).contact_count == 120
+    assert [c[0] for c in stored] == list(range(50))
+    assert [c[1] for c in stored] == [c.phone_number for c in first + second]
+    assert ContactList.get("user-a", contact_list.id).contact_count == 50
 
 
 def test_append_with_no_contacts_is_422(alice):
@@ -258,24 +268,24 @@ def test_csv_rows_with_invalid_numbers_are_reported_by_position(alice):
         ("phoneNumber,firstName\n+15550000001,Ana\n+15550000001,Bis\n", "Duplicate"),
     ],
 )
-def test_malformed_csv_is_422_with_a_message(alice, text, words):
-    answer = alice.post("/contact-lists", raw_body=text, headers=CSV, query={"name": "L"})
+def test_malformed_csv_is_422_with_a_message(refused, text, words):
+    answer = refused.post("/contact-lists", raw_body=text, headers=CSV, query={"name": "L"})
 
     assert answer.status == 422
     assert words in answer.message
 
 
-def test_csv_list_creation_needs_a_name(alice):
-    answer = alice.post("/contact-lists", raw_body="phoneNumber\n+15550000001\n", headers=CSV)
+def test_csv_list_creation_needs_a_name(refused):
+    answer = refused.post("/contact-lists", raw_body="phoneNumber\n+15550000001\n", headers=CSV)
 
     assert answer.status == 422
     assert "name" in answer.message
 
 
-def test_a_csv_over_1000_rows_is_422(alice):
+def test_a_csv_over_1000_rows_is_422(refused):
     text = "phoneNumber\n" + "".join(f"+4917{n:09d}\n" for n in range(1001))
 
-    answer = alice.post("/contact-lists", raw_body=text, headers=CSV, query={"name": "L"})
+    answer = refused.post("/contact-lists", raw_body=text, headers=CSV, query={"name": "L"})
 
     assert answer.status == 422
     assert "1000" in answer.message
@@ -337,8 +347,8 @@ def test_create_template_answers_201(alice):
         {"name": "G", "textContent": 42},
     ],
 )
-def test_invalid_templates_are_422(alice, body):
-    assert alice.post("/message-templates", body).status == 422
+def test_invalid_templates_are_422(refused, body):
+    assert refused.post("/message-templates", body).status == 422
 
 
 def test_templates_are_listed_per_user(alice, bob):
@@ -378,7 +388,7 @@ def test_create_media_item_answers_201(alice):
         {"mimeType": "image/jpeg; charset=x"},
     ],
 )
-def test_invalid_media_items_are_422(alice, overrides):
+def test_invalid_media_items_are_422(refused, overrides):
     body = {
         "name": "Banner",
         "storagePath": "https://cdn.example.com/b.jpg",
@@ -386,7 +396,7 @@ def test_invalid_media_items_are_422(alice, overrides):
         **overrides,
     }
 
-    assert alice.post("/media-items", body).status == 422
+    assert refused.post("/media-items", body).status == 422
 
 
 def test_media_items_are_listed_per_user(alice, bob):

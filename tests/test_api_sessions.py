@@ -24,6 +24,12 @@ def bob(tables) -> ApiClient:
     return ApiClient("user-b")
 
 
+@pytest.fixture
+def refused(dynamodb_endpoint) -> ApiClient:
+    """For requests refused before any table is read: no fresh tables needed."""
+    return ApiClient("user-a")
+
+
 class StatusSender:
     """Answers session states from a table; a name mapped to an exception raises it."""
 
@@ -111,8 +117,8 @@ def test_another_user_cannot_create_a_campaign_on_a_held_session(build, alice, b
         {"name": "ok", "x": 1},
     ],
 )
-def test_invalid_session_names_are_422(alice, body):
-    assert alice.post("/whatsapp-sessions", body).status == 422
+def test_invalid_session_names_are_422(refused, body):
+    assert refused.post("/whatsapp-sessions", body).status == 422
 
 
 def test_listing_answers_the_callers_sessions_in_registration_order(alice, bob):

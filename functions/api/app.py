@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -65,7 +65,6 @@ cors = CORSConfig(
 app = APIGatewayHttpResolver(
     enable_validation=True,
     cors=cors,
-    response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
     json_body_deserializer=load_json_body,
 )
 register_error_handlers(app)
@@ -80,16 +79,21 @@ NextToken = Annotated[
 # ------------------------------------------------------------------ the caller
 
 
-def user_id_from(event: Any) -> str | None:
-    """The authorizer's `sub` claim, or None when there is no usable one."""
-    node: Any = event
-    for key in ("requestContext", "authorizer", "jwt", "claims", "sub"):
+def _dig(node: Any, *keys: str) -> Any:
+    """event["a"]["b"]... or None, whatever shape a directly invoked event has."""
+    for key in keys:
         if not isinstance(node, Mapping):
             return None
         node = node.get(key)
-    if not isinstance(node, str) or not node.strip() or len(node) > MAX_USER_ID_CHARS:
-        return None
     return node
+
+
+def user_id_from(event: Any) -> str | None:
+    """The authorizer's `sub` claim, or None when there is no usable one."""
+    sub = _dig(event, "requestContext", "authorizer", "jwt", "claims", "sub")
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_USER_ID_CHARS:
+        return None
+    return sub
 
 
 def caller() -> str:
@@ -101,18 +105,18 @@ def caller() -> str:
 
 
 def _needs_caller(event: Mapping[str, Any]) -> bool:
-    http = (event.get("requestContext") or {}).get("http") or {}
-    method = str(http.get("method") or "").upper()
-    path = str(http.get("path") or event.get("rawPath") or "")
-    stage = (event.get("requestContext") or {}).get("stage")
-    if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+    method = str(_dig(event, "requestContext", "http", "method") or "").upper()
+    path = str(_dig(event, "requestContext", "http", "path") or _dig(event, "rawPath") or "")
+    stage = _dig(event, "requestContext", "stage")
+    if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
         path = path[len(stage) + 1 :]
     # Browsers send CORS preflights without credentials.
     return method != "OPTIONS" and (method, path) not in PUBLIC_ROUTES
 
 
 def _unauthorized(event: Mapping[str, Any]) -> dict[str, Any]:
-    headers = event.get("headers") if isinstance(event.get("headers"), Mapping) else {}
+    headers = _dig(event, "headers")
+    headers = headers if isinstance(headers, Mapping) else {}
     origin = next((v for k, v in headers.items() if str(k).lower() == "origin"), None)
     return {
         "statusCode": HTTPStatus.UNAUTHORIZED.value,
@@ -472,7 +476,34 @@ def openapi_document() -> str:
             },
         }
     }
+    _drop_unused_schemas(schema)
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _drop_unused_schemas(schema: dict[str, Any]) -> None:
+    """The generator always adds its own validation-error schemas; ours replace them."""
+    schemas = schema.get("components", {}).get("schemas", {})
+
+    def refs(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                yield ref.rsplit("/", 1)[1]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    used: set[str] = set()
+    pending = list(refs(schema["paths"]))
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            pending.extend(refs(schemas.get(name)))
+    for name in set(schemas) - used:
+        del schemas[name]
 
 
 # ---------------------------------------------------------------------- handler

@@ -343,7 +343,7 @@ def parse_contacts_request(model: type[M], body: str | None, content_type: str, 
             "contacts": contacts_from_csv(body or ""),
         }
     elif media_type in ("", "application/json") or media_type.endswith("+json"):
-        if body is None or not body.strip():
+        if not body:
             raise invalid_request([{"loc": ("body",), "type": "missing"}])
         try:
             data = load_json_body(body)

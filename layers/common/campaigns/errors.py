@@ -194,6 +194,10 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
+        if any((e.get("loc") or ("",))[0] == "response" for e in errors):
+            # The route's own answer failed its schema: a bug, not the request's fault
+            logger.error("Response failed its own schema", extra={"errors": validation_details(errors)})
+            return _json_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
         if _is_json_error(errors):
             return _json_response(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON")
         details = validation_details(errors)
