@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -34,7 +34,6 @@ from campaigns.api_models import (
     CreateMediaItemIn,
     CreateTemplateIn,
     DeliveryPage,
-    ErrorOut,
     HealthOut,
     MediaItemOut,
     MediaItemPage,
@@ -43,6 +42,9 @@ from campaigns.api_models import (
     SessionPage,
     TemplateOut,
     TemplatePage,
+    answers,
+    complete_openapi_document,
+    error_answers,
     load_json_body,
     parse_contacts_request,
 )
@@ -130,28 +132,6 @@ def _count(metric: str) -> None:
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
-def _errors(*codes: int) -> dict[int, dict[str, Any]]:
-    texts = {
-        400: "Not JSON, or a bad nextToken",
-        401: "No authenticated user",
-        404: "Not found, or not yours",
-        409: "Wrong state for this action",
-        422: "Validation failed",
-        500: "Unexpected error (a bug or an outage, never the request's fault)",
-    }
-    return {
-        code: {"description": texts[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorOut}}}
-        for code in codes
-    }
-
-
-def _answers(status: int, description: str, *errors: int, authed: bool = True) -> dict[int, dict[str, Any]]:
-    """The documented answers of a route: its success, its errors, and the ones every
-    route can give (the generator's own 422/500 entries describe another error shape)."""
-    codes = {*errors, 422, 500} | ({401} if authed else set())
-    return {status: {"description": description}, **_errors(*sorted(codes))}
-
-
 def _content_type() -> str:
     headers = app.current_event.headers or {}
     return next((v for k, v in headers.items() if k.lower() == "content-type"), "") or ""
@@ -165,7 +145,7 @@ def _content_type() -> str:
     operation_id="health",
     tags=["meta"],
     security=[{}],
-    responses=_answers(200, "Alive", authed=False),
+    responses=answers(200, "Alive", authed=False),
 )
 def health() -> HealthOut:
     return {"status": "ok"}
@@ -185,7 +165,7 @@ def openapi_json():
     status_code=201,
     tags=["contact lists"],
     summary="Create a contact list (JSON, or CSV with ?name=)",
-    responses=_answers(201, "The new list", 400, 422),
+    responses=answers(201, "The new list", 400, 422),
 )
 def create_contact_list(name: Annotated[str | None, Query(max_length=200)] = None) -> ContactListOut:
     user_id = caller()
@@ -201,7 +181,7 @@ def create_contact_list(name: Annotated[str | None, Query(max_length=200)] = Non
     operation_id="appendContacts",
     tags=["contact lists"],
     summary="Append contacts in order (JSON or CSV)",
-    responses=_answers(200, "The list after the append", 400, 404, 422),
+    responses=answers(200, "The list after the append", 400, 404, 422),
 )
 def append_contacts(list_id: str) -> ContactListOut:
     user_id = caller()
@@ -214,7 +194,7 @@ def append_contacts(list_id: str) -> ContactListOut:
     "/contact-lists",
     operation_id="listContactLists",
     tags=["contact lists"],
-    responses=_answers(200, "The caller's lists", 400, 422),
+    responses=answers(200, "The caller's lists", 400, 422),
 )
 def list_contact_lists(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> ContactListPage:
     return library.list_contact_lists(caller(), limit, next_token).to_json(library.contact_list_json)
@@ -224,7 +204,7 @@ def list_contact_lists(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = Non
     "/contact-lists/<list_id>",
     operation_id="getContactList",
     tags=["contact lists"],
-    responses=_answers(200, "The list", 404),
+    responses=answers(200, "The list", 404),
 )
 def get_contact_list(list_id: str) -> ContactListOut:
     return library.contact_list_json(library.get_contact_list(caller(), list_id))
@@ -238,7 +218,7 @@ def get_contact_list(list_id: str) -> ContactListOut:
     operation_id="createMessageTemplate",
     status_code=201,
     tags=["templates"],
-    responses=_answers(201, "The new template", 400, 422),
+    responses=answers(201, "The new template", 400, 422),
 )
 def create_template(body: CreateTemplateIn) -> TemplateOut:
     item = library.create_template(caller(), body.name, body.text_content, utcnow())
@@ -249,7 +229,7 @@ def create_template(body: CreateTemplateIn) -> TemplateOut:
     "/message-templates",
     operation_id="listMessageTemplates",
     tags=["templates"],
-    responses=_answers(200, "The caller's templates", 400, 422),
+    responses=answers(200, "The caller's templates", 400, 422),
 )
 def list_templates(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> TemplatePage:
     return library.list_templates(caller(), limit, next_token).to_json(library.template_json)
@@ -260,7 +240,7 @@ def list_templates(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -
     operation_id="createMediaItem",
     status_code=201,
     tags=["media"],
-    responses=_answers(201, "The new media item", 400, 422),
+    responses=answers(201, "The new media item", 400, 422),
 )
 def create_media_item(body: CreateMediaItemIn) -> MediaItemOut:
     item = library.create_media_item(caller(), body.name, body.storage_path, body.mime_type, utcnow())
@@ -271,7 +251,7 @@ def create_media_item(body: CreateMediaItemIn) -> MediaItemOut:
     "/media-items",
     operation_id="listMediaItems",
     tags=["media"],
-    responses=_answers(200, "The caller's media items", 400, 422),
+    responses=answers(200, "The caller's media items", 400, 422),
 )
 def list_media_items(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> MediaItemPage:
     return library.list_media_items(caller(), limit, next_token).to_json(library.media_item_json)
@@ -288,7 +268,7 @@ def list_media_items(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None)
     responses={
         201: {"description": "Now held by the caller"},
         200: {"description": "Already held by the caller: nothing changed"},
-        **_errors(400, 401, 409, 422, 500),
+        **error_answers(400, 401, 409, 422, 500),
     },
 )
 def register_session(body: RegisterSessionIn) -> Response[SessionOut]:
@@ -302,7 +282,7 @@ def register_session(body: RegisterSessionIn) -> Response[SessionOut]:
     "/whatsapp-sessions",
     operation_id="listWhatsAppSessions",
     tags=["sessions"],
-    responses=_answers(200, "The caller's sessions, live status", 400, 422),
+    responses=answers(200, "The caller's sessions, live status", 400, 422),
 )
 def list_sessions(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> SessionPage:
     page = library.list_sessions(caller(), limit, next_token)
@@ -318,7 +298,7 @@ def list_sessions(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) ->
     operation_id="createCampaign",
     status_code=201,
     tags=["campaigns"],
-    responses=_answers(201, "Scheduled", 400, 422),
+    responses=answers(201, "Scheduled", 400, 422),
 )
 def create_campaign(body: CreateCampaignIn) -> CampaignOut:
     return campaign_service.campaign_json(campaign_service.create_campaign(caller(), body, utcnow()))
@@ -328,7 +308,7 @@ def create_campaign(body: CreateCampaignIn) -> CampaignOut:
     "/campaigns",
     operation_id="listCampaigns",
     tags=["campaigns"],
-    responses=_answers(200, "The caller's campaigns, newest first", 400, 422),
+    responses=answers(200, "The caller's campaigns, newest first", 400, 422),
 )
 def list_campaigns(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> CampaignPage:
     return campaign_service.list_campaigns(caller(), limit, next_token).to_json(
@@ -340,7 +320,7 @@ def list_campaigns(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -
     "/campaigns/<campaign_id>",
     operation_id="getCampaign",
     tags=["campaigns"],
-    responses=_answers(200, "The campaign and progress", 404),
+    responses=answers(200, "The campaign and progress", 404),
 )
 def get_campaign(campaign_id: str) -> CampaignOut:
     return campaign_service.campaign_json(campaign_service.get_campaign(caller(), campaign_id))
@@ -352,7 +332,7 @@ def get_campaign(campaign_id: str) -> CampaignOut:
     status_code=202,
     tags=["campaigns"],
     summary="Start now (Scheduled or Paused); the runner is invoked asynchronously",
-    responses=_answers(202, "Accepted: the runner is starting", 404, 409),
+    responses=answers(202, "Accepted: the runner is starting", 404, 409),
 )
 def run_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.run_campaign(caller(), campaign_id, utcnow())
@@ -366,7 +346,7 @@ def run_campaign(campaign_id: str) -> CampaignOut:
     status_code=202,
     tags=["campaigns"],
     summary="Paused -> Scheduled, and the runner is invoked at once",
-    responses=_answers(202, "Accepted: the runner is starting", 404, 409),
+    responses=answers(202, "Accepted: the runner is starting", 404, 409),
 )
 def resume_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.resume_campaign(caller(), campaign_id, utcnow())
@@ -379,7 +359,7 @@ def resume_campaign(campaign_id: str) -> CampaignOut:
     operation_id="pauseCampaign",
     tags=["campaigns"],
     summary="Scheduled or Running -> Paused",
-    responses=_answers(200, "Paused", 404, 409),
+    responses=answers(200, "Paused", 404, 409),
 )
 def pause_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.pause_campaign(caller(), campaign_id, utcnow())
@@ -392,7 +372,7 @@ def pause_campaign(campaign_id: str) -> CampaignOut:
     operation_id="cancelCampaign",
     tags=["campaigns"],
     summary="Scheduled, Running or Paused -> Cancelled",
-    responses=_answers(200, "Cancelled", 404, 409),
+    responses=answers(200, "Cancelled", 404, 409),
 )
 def cancel_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.cancel_campaign(caller(), campaign_id, utcnow())
@@ -404,7 +384,7 @@ def cancel_campaign(campaign_id: str) -> CampaignOut:
     "/campaigns/<campaign_id>/deliveries",
     operation_id="listDeliveries",
     tags=["campaigns"],
-    responses=_answers(200, "Per-contact log in contact order", 400, 404, 422),
+    responses=answers(200, "Per-contact log in contact order", 400, 404, 422),
 )
 def list_deliveries(
     campaign_id: str,
@@ -419,91 +399,23 @@ def list_deliveries(
 # ------------------------------------------------------------ OpenAPI document
 
 
-# Bodies these routes read themselves (they also accept text/csv), so the generator
-# does not see them: (path, method) -> model name.
-_CONTACT_UPLOADS = {
-    ("/contact-lists", "post"): CreateContactListIn,
-    ("/contact-lists/{list_id}/contacts", "post"): AppendContactsIn,
-}
-
-
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
     """The OpenAPI 3.1 document of this API, as JSON text (deterministic)."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-    from pydantic.json_schema import models_json_schema
 
-    schema = json.loads(
-        app.get_openapi_json_schema(
-            title=API_TITLE,
-            version=API_VERSION,
-            description="Contact lists, templates, WhatsApp sessions and campaigns sent through WAHA. "
-            "Every route but /health and /openapi.json needs a JWT bearer token; errors are "
-            '`{"message": ..., "details"?: [...]}`.',
-            security_schemes={
-                "bearerAuth": HTTPBearer(bearerFormat="JWT", description="The JWT's sub is the user")
-            },
-            security=[{"bearerAuth": []}],
-        )
+    generated = app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Contact lists, templates, WhatsApp sessions and campaigns sent through WAHA. "
+        "Every route but /health and /openapi.json needs a JWT bearer token; errors are "
+        '`{"message": ..., "details"?: [...]}`.',
+        security_schemes={
+            "bearerAuth": HTTPBearer(bearerFormat="JWT", description="The JWT's sub is the user")
+        },
+        security=[{"bearerAuth": []}],
     )
-    _, definitions = models_json_schema(
-        [(model, "validation") for model in _CONTACT_UPLOADS.values()],
-        ref_template="#/components/schemas/{model}",
-    )
-    schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
-    csv_schema = {
-        "type": "string",
-        "description": "CSV with a header line `phoneNumber,firstName` (firstName optional), "
-        "at most 1,000 rows. For POST /contact-lists the name comes from `?name=`.",
-    }
-    for (path, method), model in _CONTACT_UPLOADS.items():
-        operation = schema["paths"][path][method]
-        operation["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-                "text/csv": {"schema": csv_schema},
-            },
-        }
-    schema["paths"]["/openapi.json"] = {
-        "get": {
-            "summary": "This document",
-            "operationId": "openapi_json",
-            "tags": ["meta"],
-            "security": [{}],
-            "responses": {
-                "200": {"description": "The OpenAPI document", "content": {"application/json": {}}}
-            },
-        }
-    }
-    _drop_unused_schemas(schema)
-    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _drop_unused_schemas(schema: dict[str, Any]) -> None:
-    """The generator always adds its own validation-error schemas; ours replace them."""
-    schemas = schema.get("components", {}).get("schemas", {})
-
-    def refs(node: Any) -> Iterator[str]:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-                yield ref.rsplit("/", 1)[1]
-            for value in node.values():
-                yield from refs(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
-    used: set[str] = set()
-    pending = list(refs(schema["paths"]))
-    while pending:
-        name = pending.pop()
-        if name not in used:
-            used.add(name)
-            pending.extend(refs(schemas.get(name)))
-    for name in set(schemas) - used:
-        del schemas[name]
+    return complete_openapi_document(json.loads(generated))
 
 
 # ---------------------------------------------------------------------- handler

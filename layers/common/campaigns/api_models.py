@@ -9,6 +9,7 @@ ignored. Response models describe what the serialisers in `library` and
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -360,6 +361,105 @@ def parse_contacts_request(model: type[M], body: str | None, content_type: str, 
         raise invalid_request(errors) from exc
 
 
+# ------------------------------------------------------------- OpenAPI helpers
+
+_ERROR_DESCRIPTIONS = {
+    400: "Not JSON, or a bad nextToken",
+    401: "No authenticated user",
+    404: "Not found, or not yours",
+    409: "Wrong state for this action",
+    422: "Validation failed",
+    500: "Unexpected error (a bug or an outage, never the request's fault)",
+}
+
+
+def error_answers(*codes: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` entries for error codes, all with the ErrorOut shape."""
+    return {
+        code: {"description": _ERROR_DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorOut}}}
+        for code in codes
+    }
+
+
+def answers(status: int, description: str, *errors: int, authed: bool = True) -> dict[int, dict[str, Any]]:
+    """The documented answers of a route: its success, its errors, and the ones every
+    route can give (the generator's own 422/500 entries describe another error shape)."""
+    codes = {*errors, 422, 500} | ({401} if authed else set())
+    return {status: {"description": description}, **error_answers(*sorted(codes))}
+
+
+# Bodies these routes read themselves (they also accept text/csv), so the generator
+# does not see them.
+CONTACT_UPLOADS: dict[tuple[str, str], type[BaseModel]] = {
+    ("/contact-lists", "post"): CreateContactListIn,
+    ("/contact-lists/{list_id}/contacts", "post"): AppendContactsIn,
+}
+_CSV_BODY = {
+    "type": "string",
+    "description": "CSV with a header line `phoneNumber,firstName` (firstName optional), at most "
+    "1,000 rows. For POST /contact-lists the name comes from `?name=`.",
+}
+
+
+def complete_openapi_document(schema: dict[str, Any]) -> str:
+    """The generated document, completed with what the generator cannot see (the
+    contact uploads' JSON and CSV bodies, the document's own route) and without its
+    unused validation-error schemas; as deterministic JSON text."""
+    from pydantic.json_schema import models_json_schema
+
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in CONTACT_UPLOADS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+    for (path, method), model in CONTACT_UPLOADS.items():
+        schema["paths"][path][method]["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                "text/csv": {"schema": _CSV_BODY},
+            },
+        }
+    schema["paths"]["/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi_json",
+            "tags": ["meta"],
+            "security": [{}],
+            "responses": {
+                "200": {"description": "The OpenAPI document", "content": {"application/json": {}}}
+            },
+        }
+    }
+    _drop_unused_schemas(schema)
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _schema_refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            yield ref.rsplit("/", 1)[1]
+        for value in node.values():
+            yield from _schema_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schema_refs(value)
+
+
+def _drop_unused_schemas(schema: dict[str, Any]) -> None:
+    schemas = schema.get("components", {}).get("schemas", {})
+    used: set[str] = set()
+    pending = list(_schema_refs(schema["paths"]))
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            pending.extend(_schema_refs(schemas.get(name)))
+    for name in set(schemas) - used:
+        del schemas[name]
+
+
 __all__ = [
     "AppendContactsIn",
     "CampaignOut",
@@ -382,6 +482,9 @@ __all__ = [
     "SessionPage",
     "TemplateOut",
     "TemplatePage",
+    "answers",
+    "complete_openapi_document",
+    "error_answers",
     "load_json_body",
     "parse_contacts_request",
 ]
