@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from campaigns.errors import InvalidPageToken
 from campaigns.invoker import RecordingInvoker, runner_event, set_default_invoker
 from campaigns.models import Campaign, Delivery
+from campaigns.pagination import KeyShape, decode_token, encode_token
 from campaigns.statuses import CampaignStatus
 from campaigns.store import PAUSED_BY_USER
 from campaigns.timeutil import parse_iso, utcnow
@@ -588,6 +592,35 @@ def test_deliveries_paginate(build, alice):
             break
 
     assert seen == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"campaignId": {"S": "cmp_1"}, "contactIndex": {"N": "9" * 60}},
+        {"campaignId": {"S": "cmp_1"}, "contactIndex": {"N": "-"}},
+        {"campaignId": {"S": "cmp_1"}, "contactIndex": {"S": "1"}},
+        {"campaignId": {"S": "cmp_2"}, "contactIndex": {"N": "1"}},
+        {"campaignId": {"S": "cmp_1"}},
+        {"campaignId": {"S": "cmp_1"}, "contactIndex": {"N": "1"}, "extra": {"S": "x"}},
+    ],
+)
+def test_a_forged_token_is_refused_before_dynamodb_sees_it(key):
+    shape = KeyShape(types={"campaignId": "S", "contactIndex": "N"}, fixed={"campaignId": "cmp_1"})
+    forged = base64.urlsafe_b64encode(json.dumps({"owner": "user-a", "key": key}).encode()).decode()
+
+    with pytest.raises(InvalidPageToken):
+        decode_token(forged, "user-a", shape)
+
+
+def test_a_token_round_trips_for_its_owner_only():
+    shape = KeyShape(types={"campaignId": "S", "contactIndex": "N"}, fixed={"campaignId": "cmp_1"})
+    key = {"campaignId": {"S": "cmp_1"}, "contactIndex": {"N": "41"}}
+    token = encode_token("user-a", key)
+
+    assert decode_token(token, "user-a", shape) == key
+    with pytest.raises(InvalidPageToken):
+        decode_token(token, "user-b", shape)
 
 
 def test_a_deliveries_token_for_another_campaign_is_400(build, alice):

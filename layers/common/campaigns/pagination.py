@@ -75,7 +75,8 @@ def decode_token(token: str | None, owner: str, shape: KeyShape) -> dict[str, An
         text = value[kind]
         if not text or len(text) > 1024:
             raise InvalidPageToken()
-        if kind == "N" and not text.lstrip("-").isdigit():
+        # DynamoDB numbers carry at most 38 digits
+        if kind == "N" and not (text.lstrip("-").isdigit() and len(text.lstrip("-")) <= 38):
             raise InvalidPageToken()
         if name in shape.fixed and text != shape.fixed[name]:
             raise InvalidPageToken()
