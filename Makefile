@@ -34,6 +34,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m cfnlint template.yaml
+	$(PY) scripts/export_openapi.py --check
 
 test: venv browser lint
 	@if command -v node >/dev/null 2>&1; then cd web && node --test tests/; else echo "node not found: skipping the dashboard's unit tests"; fi
