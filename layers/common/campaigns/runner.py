@@ -90,8 +90,10 @@ class RunEvent:
 
 @dataclass
 class Pacer:
-    """Random delay between sends, measured from send to send (so the time a send
-    takes counts toward the delay)."""
+    """Random delay between sends, measured from the end of one send to the start of
+    the next: the gap WhatsApp sees is never shorter, however long a send took (its
+    retries and backoff included). Across invocations it counts from the recorded
+    time of the last send, which is also taken after the send."""
 
     min_delay_ms: int
     max_delay_ms: int
@@ -359,16 +361,20 @@ class CampaignRunner:
                 if remaining_typing > 0:
                     self.sleep(remaining_typing)
                 self.sender.stop_typing(session, phone)
-            pacer.last_send_monotonic = self.monotonic()
-            result = self.sender.send(
-                OutgoingMessage(
-                    session=session,
-                    phone_number=phone,
-                    text=text,
-                    media=media,
-                    idempotency_key=f"{campaign.id}:{int(contact.index)}",
+            try:
+                result = self.sender.send(
+                    OutgoingMessage(
+                        session=session,
+                        phone_number=phone,
+                        text=text,
+                        media=media,
+                        idempotency_key=f"{campaign.id}:{int(contact.index)}",
+                    )
                 )
-            )
+            finally:
+                # Pace from when the send ended: a send slowed by retries (rate-limit
+                # backoff) went out late, and must not shorten the gap to the next.
+                pacer.last_send_monotonic = self.monotonic()
             return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
         except ContactRejected as exc:
             return Outcome(DeliveryStatus.FAILED, error=exc.reason)
