@@ -33,7 +33,7 @@ browser:
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m cfnlint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) scripts/export_openapi.py --check
 
 test: venv browser lint

@@ -303,10 +303,10 @@ class LocalStack:
     # ----------------------------------------------------------------- helpers
 
     def _start_moto(self) -> str:
-        from moto.server import ThreadedMotoServer
+        from devstack.dynamodb import AtomicMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = AtomicMotoServer()
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         return f"http://{host}:{port}"

@@ -28,9 +28,9 @@ from collections.abc import Iterator  # noqa: E402
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 from campaigns import config, models  # noqa: E402
+from devstack.dynamodb import AtomicMotoServer  # noqa: E402
 from tests.builders import Builder  # noqa: E402
 from tests.fakewaha import fake_waha  # noqa: E402, F401
 
@@ -39,7 +39,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def dynamodb_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = AtomicMotoServer()
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"

@@ -21,10 +21,10 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from devstack.auth import DEFAULT_SECRET, InvalidToken, make_token, verify_token
 from devstack.context import SimulatedContext
+from devstack.dynamodb import AtomicMotoServer
 from devstack.invoker import LocalInvoker
 from devstack.schedule import LocalSchedule
 from devstack.server import LocalApiServer
@@ -529,7 +529,7 @@ def test_a_short_lambda_timeout_makes_the_runner_invoke_itself_several_times(
 
 @pytest.fixture
 def external_dynamodb():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = AtomicMotoServer()
     server.start()
     host, port = server.get_host_and_port()
     try:

@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 from cfnlint.api import lint_file
-from moto.server import ThreadedMotoServer
 from pynamodb.indexes import GlobalSecondaryIndex, Index
 from pynamodb.models import Model
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
@@ -22,6 +21,7 @@ from samtranslator.translator.transform import transform
 
 from campaigns import config, models
 from campaigns.invoker import runner_event
+from devstack.dynamodb import AtomicMotoServer
 from devstack.tables import TEMPLATE_PATH, ensure_tables, load_template, table_definitions, table_name_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -487,7 +487,7 @@ def dynamodb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = AtomicMotoServer()
     server.start()
     try:
         host, port = server.get_host_and_port()

@@ -28,6 +28,7 @@ from campaigns.senders import (
     Media,
     OutgoingMessage,
     Sender,
+    SendError,
     SendNotAttempted,
     SendOutcomeUnknown,
 )
@@ -90,10 +91,10 @@ class RunEvent:
 
 @dataclass
 class Pacer:
-    """Random delay between sends, measured from the end of one send to the start of
-    the next: the gap WhatsApp sees is never shorter, however long a send took (its
-    retries and backoff included). Across invocations it counts from the recorded
-    time of the last send, which is also taken after the send."""
+    """Random delay between sends, measured from send to send: from the start of the
+    request that delivered the previous message (after its retries) to the next
+    send, so the time a send takes counts toward the delay. Across invocations it
+    counts from the recorded time of the last send."""
 
     min_delay_ms: int
     max_delay_ms: int
@@ -361,6 +362,7 @@ class CampaignRunner:
                 if remaining_typing > 0:
                     self.sleep(remaining_typing)
                 self.sender.stop_typing(session, phone)
+            started = self.monotonic()
             try:
                 result = self.sender.send(
                     OutgoingMessage(
@@ -371,10 +373,16 @@ class CampaignRunner:
                         idempotency_key=f"{campaign.id}:{int(contact.index)}",
                     )
                 )
-            finally:
-                # Pace from when the send ended: a send slowed by retries (rate-limit
-                # backoff) went out late, and must not shorten the gap to the next.
+            except SendError:
                 pacer.last_send_monotonic = self.monotonic()
+                raise
+            # Pace from when the delivering request started: a fixed latency does not
+            # stretch the interval, and a send delayed by retries (rate-limit backoff)
+            # went out late, so the next one waits its full delay after it.
+            now = self.monotonic()
+            pacer.last_send_monotonic = (
+                started if result.delivery_lag_s is None else now - result.delivery_lag_s
+            )
             return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
         except ContactRejected as exc:
             return Outcome(DeliveryStatus.FAILED, error=exc.reason)

@@ -44,6 +44,10 @@ class OutgoingMessage:
 @dataclass(frozen=True)
 class SendResult:
     message_id: str | None
+    # Seconds from the start of the request that delivered the message (after any
+    # retries) to the return of `send`; pacing counts from that start. None: the
+    # whole call counts, from when `send` was called.
+    delivery_lag_s: float | None = None
 
 
 @dataclass(frozen=True)

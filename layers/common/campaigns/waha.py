@@ -28,6 +28,7 @@ import math
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -413,6 +414,8 @@ class WahaClient:
         self._http.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
         # None = not asked yet; False once WAHA said the endpoint does not exist here.
         self.message_id_supported: bool | None = None
+        # Per thread: the local stack's runner workers share one client.
+        self._attempts = threading.local()
         if read_timeout_s <= WAHA_STATUS_WAIT_S:
             logger.warning(
                 "WAHA read timeout is not above WAHA's wait for a WORKING session: "
@@ -421,6 +424,10 @@ class WahaClient:
             )
 
     # ------------------------------------------------------------------ budget
+
+    def last_attempt_started(self) -> float | None:
+        """time.monotonic() when this thread's latest request attempt started."""
+        return getattr(self._attempts, "started", None)
 
     def worst_case_ms(self, attempts: int | None = None) -> int:
         """Longest one call with its retries can take: every attempt times out, every backoff is maximal."""
@@ -582,6 +589,7 @@ class WahaClient:
         ambiguous: str | None = None
         failure: _Failure | None = None
         for attempt in range(1, max_attempts + 1):
+            self._attempts.started = time.monotonic()
             try:
                 response = self._http.request(
                     method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
@@ -849,6 +857,8 @@ class WahaSender:
             )
         else:
             body = self.client.send_media(session, chat_id, message.media, caption=message.text)
+        started = self.client.last_attempt_started()
+        lag = None if started is None else max(0.0, time.monotonic() - started)
         message_id = extract_message_id(body, chat_id, pre_id)
         logger.info(
             "Message sent through WAHA",
@@ -860,7 +870,7 @@ class WahaSender:
                 "media": message.media is not None,
             },
         )
-        return SendResult(message_id=message_id)
+        return SendResult(message_id=message_id, delivery_lag_s=lag)
 
     # ------------------------------------------------------------------ internals
 
