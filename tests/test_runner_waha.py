@@ -979,12 +979,15 @@ def test_typing_is_shown_before_each_send_and_counted_inside_the_delay(build, fa
         assert typing == ["startTyping", "stopTyping"]
     typed = typing_ms("Hello Name1, your parcel is on its way.") / 1000
     assert typed < 2.0
-    # First contact: nothing to wait for. Then each 2 s delay is spent partly idle,
+    # Each 2 s delay is spent partly idle,
     # partly typing (between startTyping and stopTyping): typing is inside the delay.
     # (The idle part is shorter by the real time the previous request took: pacing
     # counts from the start of the request that delivered the message.)
-    assert [where for _, where in naps] == ["sendText", "startTyping"] * 3
-    idle, typing_naps = [n for n, _ in naps][0::2], [n for n, _ in naps][1::2]
+    # The first message has no wait before it, but is still typed for its full time.
+    assert naps[0] == (round(typed, 3), "startTyping")
+    rest = naps[1:]
+    assert [where for _, where in rest] == ["sendText", "startTyping"] * 3
+    idle, typing_naps = [n for n, _ in rest][0::2], [n for n, _ in rest][1::2]
     assert all(2.0 - typed - 0.2 <= n <= 2.0 - typed for n in idle), idle
     assert typing_naps == [round(typed, 3)] * 3
     assert_log_matches(campaign, fake_waha)
@@ -1057,7 +1060,7 @@ def test_the_api_key_never_appears_in_a_log_line(build, fake_waha, powertools_ou
     def misbehave(count: int) -> None:
         if count == 1:
             # Contact 1: the number check fails, typing fails, then the number is refused.
-            fake_waha.fail_next(1, 503, echo, endpoints={"check-exists"})
+            fake_waha.fail_next(1, 400, echo, endpoints={"check-exists"})
             fake_waha.fail_next(1, 503, echo, endpoints={"startTyping"})
             fake_waha.fail_next(1, 500, engine_error(f"invalid wid for key {secret}"), endpoints={"sendText"})
         if count == 2:  # contact 3: WAHA keeps failing, echoing the key

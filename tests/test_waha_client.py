@@ -281,25 +281,48 @@ def test_number_exists(fake_waha: FakeWaha) -> None:
     "setup",
     [
         lambda f: setattr(f, "check_exists_supported", False),
-        lambda f: f.fail_next(1, 503, endpoints={"check-exists"}),
-        lambda f: f.rate_limit_next(1, endpoints={"check-exists"}),
-        lambda f: f.set_session("default", "SCAN_QR_CODE"),
+        lambda f: f.fail_next(1, 400, endpoints={"check-exists"}),
     ],
-    ids=["no-endpoint", "503", "rate-limited", "not-working"],
+    ids=["no-endpoint", "400"],
 )
 def test_number_exists_is_none_when_the_check_is_unavailable(fake_waha: FakeWaha, setup: Any) -> None:
     setup(fake_waha)
     assert make_sender(fake_waha).number_exists("default", PHONE) is None
-    assert fake_waha.count_requests("check-exists") == 1  # a check is never retried
+    assert fake_waha.count_requests("check-exists") == 1
 
 
-def test_number_exists_is_none_with_a_bad_key(fake_waha: FakeWaha) -> None:
-    assert make_sender(fake_waha, api_key="another-key").number_exists("default", PHONE) is None
+def test_a_check_that_fails_for_a_moment_is_retried(fake_waha: FakeWaha) -> None:
+    fake_waha.fail_next(1, 503, endpoints={"check-exists"})
+    assert make_sender(fake_waha).number_exists("default", PHONE) is True
+    assert fake_waha.count_requests("check-exists") == 2
 
 
-def test_number_exists_is_none_when_waha_is_down(fake_waha: FakeWaha) -> None:
+@pytest.mark.parametrize(
+    ("setup", "error"),
+    [
+        (lambda f: f.rate_limit_next(10, endpoints={"check-exists"}), RateLimited),
+        (lambda f: f.set_session("default", "SCAN_QR_CODE"), SessionNotWorking),
+    ],
+    ids=["rate-limited", "not-working"],
+)
+def test_a_check_that_cannot_be_made_now_pauses_instead_of_sending_unchecked(
+    fake_waha: FakeWaha, setup: Any, error: type[Exception]
+) -> None:
+    setup(fake_waha)
+    with pytest.raises(error):
+        make_sender(fake_waha).number_exists("default", PHONE)
+    assert fake_waha.sent() == []
+
+
+def test_number_check_with_a_bad_key_raises_the_key_error(fake_waha: FakeWaha) -> None:
+    with pytest.raises(ApiKeyRejected):
+        make_sender(fake_waha, api_key="another-key").number_exists("default", PHONE)
+
+
+def test_number_check_with_waha_down_says_waha_is_unavailable(fake_waha: FakeWaha) -> None:
     sender = make_sender(fake_waha, base_url=closed_port_url())
-    assert sender.number_exists("default", PHONE) is None
+    with pytest.raises(WahaUnavailable):
+        sender.number_exists("default", PHONE)
 
 
 # ---------------------------------------------------------------------- classification
@@ -548,7 +571,7 @@ def test_default_budget_and_timeouts() -> None:
     assert client.timeout == (3.05, 30.0)
     sender = WahaSender(client)
     # id fetch + send, 3 attempts each: (3.05 + 30 + slack) * 3 + backoff 15 s, twice.
-    assert 220_000 <= sender.max_send_ms <= 240_000
+    assert 330_000 <= sender.max_send_ms <= 420_000
 
 
 # ---------------------------------------------------------------------- session state

@@ -358,7 +358,9 @@ class CampaignRunner:
             if typing:
                 started = self.monotonic()
                 self.sender.start_typing(session, phone)
-                remaining_typing = min(int(typing), wait_ms) / 1000 - (self.monotonic() - started)
+                # Typing fills the end of the wait; with no wait (a run's first message)
+                # it still shows for its full time.
+                remaining_typing = int(typing) / 1000 - (self.monotonic() - started)
                 if remaining_typing > 0:
                     self.sleep(remaining_typing)
                 self.sender.stop_typing(session, phone)

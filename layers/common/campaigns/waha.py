@@ -452,7 +452,6 @@ class WahaClient:
             endpoint="check-exists",
             session=session,
             params={"phone": phone_digits, "session": session},
-            attempts=1,
         )
 
     def new_message_id(self, session: str) -> str | None:
@@ -771,7 +770,9 @@ class WahaSender:
         self.client = client
         self.link_preview = link_preview
         # A pre-generated id costs one more call (with its own retries) before a text send.
-        self.max_send_ms: int = 2 * client.worst_case_ms()
+        # A send: the number check, typing on and off (one attempt each), a
+        # pre-generated id and the send itself, each with its retries.
+        self.max_send_ms: int = 3 * client.worst_case_ms() + 2 * client.worst_case_ms(1)
         self._chat_ids: dict[tuple[str, str], str] = {}
 
     @classmethod
@@ -822,6 +823,17 @@ class WahaSender:
             body = self.client.check_exists(session, digits)
         except ContactRejected:
             return False
+        except (
+            ApiKeyRejected,
+            SessionNotFound,
+            SessionNotWorking,
+            RateLimited,
+            WhatsAppRestricted,
+            WahaUnavailable,
+        ):
+            # The send would fail the same way, and a rate-limited check must not
+            # become "send without checking": the campaign pauses instead.
+            raise
         except SendError as exc:
             logger.warning(
                 "Number check unavailable",
