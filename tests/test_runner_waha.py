@@ -1103,3 +1103,19 @@ def test_the_api_key_never_appears_in_a_log_line(build, fake_waha, powertools_ou
         *(d.error or "" for d in log),
     ]
     assert [chunk for chunk in everything if secret in chunk] == []
+
+
+def test_a_rate_limited_number_check_pauses_and_never_sends_unchecked(build, fake_waha):
+    campaign = build.campaign(3)
+    fake_waha.rate_limit_next(50, endpoints={"check-exists"})
+
+    assert Harness(sender=waha_sender(fake_waha), clock=FakeClock()).run(campaign.id) is RunResult.PAUSED
+
+    paused = reload(campaign)
+    assert "rate" in paused.pause_reason.lower()
+    assert paused.last_processed_contact_index is None and paused.in_flight_index is None
+    assert fake_waha.sent() == [] and deliveries(campaign) == []
+
+    fake_waha.reset()
+    assert resume(campaign, waha_sender(fake_waha), clock=FakeClock()) is RunResult.COMPLETED
+    assert_each_sent_once_in_order(fake_waha, phones(3))
