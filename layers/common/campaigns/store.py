@@ -464,34 +464,12 @@ class CampaignStore:
     # ------------------------------------------------------------- API writes
 
     def request_run(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
-        """Scheduled/Paused -> Scheduled and due now: the runner is invoked next,
-        and if that invocation is lost the schedule starts it."""
-        return self._user_transition(
-            campaign_id,
-            user_id,
-            RUNNABLE,
-            "run",
-            [
-                Campaign.status.set(CampaignStatus.SCHEDULED.value),
-                Campaign.due_at.set(now),
-                Campaign.pause_reason.remove(),
-                Campaign.updated_at.set(now),
-            ],
-        )
+        """Scheduled/Paused -> Scheduled and due now."""
+        return self._user_transition(campaign_id, user_id, RUNNABLE, "run", self._scheduled_now(now))
 
     def request_resume(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
-        return self._user_transition(
-            campaign_id,
-            user_id,
-            RESUMABLE,
-            "resume",
-            [
-                Campaign.status.set(CampaignStatus.SCHEDULED.value),
-                Campaign.due_at.set(now),
-                Campaign.pause_reason.remove(),
-                Campaign.updated_at.set(now),
-            ],
-        )
+        """Paused -> Scheduled and due now."""
+        return self._user_transition(campaign_id, user_id, RESUMABLE, "resume", self._scheduled_now(now))
 
     def pause_by_user(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
         return self._user_transition(
@@ -522,6 +500,17 @@ class CampaignStore:
         )
 
     # ---------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _scheduled_now(now: datetime) -> list:
+        """Scheduled and due now: the API invokes the runner next, and if that
+        invocation is lost the schedule's next tick starts the campaign."""
+        return [
+            Campaign.status.set(CampaignStatus.SCHEDULED.value),
+            Campaign.due_at.set(now),
+            Campaign.pause_reason.remove(),
+            Campaign.updated_at.set(now),
+        ]
 
     @staticmethod
     def _holds(token: str) -> Condition:
