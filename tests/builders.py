@@ -95,6 +95,7 @@ class Builder:
         scheduled_at: datetime | None = None,
         register_session: bool = True,
         campaign_id: str | None = None,
+        due: bool = True,
         **options: object,
     ) -> Campaign:
         if register_session:
@@ -116,7 +117,9 @@ class Builder:
             max_delay_ms=max_delay_ms,
             created_at=now,
             scheduled_at=scheduled_at,
-            due_at=scheduled_at,
+            # A Scheduled campaign is due at its start time, or (as after POST /run)
+            # now; `due=False` leaves it waiting for a manual run.
+            due_at=scheduled_at or (now if due and status is CampaignStatus.SCHEDULED else None),
             total_contacts=contact_list.contact_count,
             last_processed_contact_index=last_processed,
             check_numbers=bool(options.pop("check_numbers", True)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from datetime import timedelta
 
 import pytest
 
@@ -116,8 +117,14 @@ def test_saves_last_processed_index_after_each_contact(build):
     assert seen == [None, 0, 1, 2]
 
 
+def resume(campaign) -> None:
+    """POST /resume: Paused -> Scheduled and due now."""
+    CampaignStore().request_resume(campaign.id, campaign.user_id, utcnow())
+
+
 def test_resumes_from_the_contact_after_the_last_processed_one(build):
     campaign = build.campaign(5, status=CampaignStatus.PAUSED, last_processed=1)
+    resume(campaign)
     harness = Harness()
 
     result = harness.run(campaign.id)
@@ -127,10 +134,11 @@ def test_resumes_from_the_contact_after_the_last_processed_one(build):
     assert reload(campaign).sent_count == 3
 
 
-def test_a_paused_campaign_is_accepted_and_keeps_its_started_at(build):
+def test_a_resumed_campaign_is_accepted_and_keeps_its_started_at(build):
     campaign = build.campaign(2, status=CampaignStatus.PAUSED)
     first_start = utcnow().replace(year=2025)
     campaign.update(actions=[type(campaign).started_at.set(first_start)])
+    resume(campaign)
 
     assert Harness().run(campaign.id) is RunResult.COMPLETED
     after = reload(campaign)
@@ -149,9 +157,24 @@ def test_no_contacts_completes_the_campaign(build):
     assert harness.sender.sent == []
 
 
-@pytest.mark.parametrize("status", ["Running", "Completed", "Failed", "Cancelled"])
-def test_returns_early_without_writing_when_not_scheduled_or_paused(build, status):
-    campaign = build.campaign(3, status=CampaignStatus(status))
+@pytest.mark.parametrize(
+    ("status", "options"),
+    [
+        ("Running", {}),
+        ("Completed", {}),
+        ("Failed", {}),
+        ("Cancelled", {}),
+        # A late copy of an earlier event must not restart a campaign the user paused:
+        # only resume (Paused -> Scheduled) makes it runnable again.
+        ("Paused", {}),
+        # Scheduled but not asked to start: waiting for a manual run, or a future start.
+        ("Scheduled", {"due": False}),
+        ("Scheduled", {"scheduled_at": utcnow() + timedelta(hours=1)}),
+    ],
+    ids=["running", "completed", "failed", "cancelled", "paused", "awaiting-run", "future-start"],
+)
+def test_returns_early_without_writing_unless_scheduled_and_due(build, status, options):
+    campaign = build.campaign(3, status=CampaignStatus(status), **options)
     before = reload(campaign).serialize()
     harness = Harness()
 
@@ -376,6 +399,7 @@ def test_the_runaway_guard_fails_a_run_that_makes_no_progress(build):
 
 def test_contacts_are_read_in_pages_from_the_resume_point(build):
     campaign = build.campaign(300, last_processed=289, status=CampaignStatus.PAUSED)
+    resume(campaign)
     harness = Harness(cfg=runner_settings(chunk_size=4))
     with count_dynamodb_requests() as counts:
         assert harness.run(campaign.id) is RunResult.COMPLETED
@@ -458,3 +482,19 @@ def test_a_gap_in_the_list_indexes_does_not_stall_the_run(build):
     harness = Harness()
     assert harness.run(campaign.id) is RunResult.COMPLETED
     assert [d.contact_index for d in deliveries(campaign)] == [0, 1, 3, 4]
+
+
+def test_a_late_first_event_after_the_user_paused_sends_nothing(build):
+    campaign = build.campaign(6)
+    store = CampaignStore()
+
+    def pause_at_second(message: OutgoingMessage, count: int) -> None:
+        if count == 1:
+            store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+
+    harness = Harness(sender=RecordingSender(pause_at_second))
+    assert harness.run(campaign.id) is RunResult.STOPPED
+    # Lambda delivers at least once: the same first event arrives again, later.
+    assert harness.run(campaign.id) is RunResult.SKIPPED
+    assert len(harness.sender.sent) == 2
+    assert reload(campaign).status == "Paused"

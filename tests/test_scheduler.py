@@ -84,7 +84,7 @@ def test_a_future_campaign_is_not_started(build):
 
 
 def test_a_campaign_without_scheduled_at_waits_for_a_manual_run(build):
-    build.campaign(2)
+    build.campaign(2, due=False)
     invoker = RecordingInvoker()
     assert tick(invoker).started == []
 
@@ -217,3 +217,47 @@ def test_the_handler_runs_a_tick_from_the_sample_event(build):
         set_default_invoker(None)
     assert result["started"] == [campaign.id]
     assert invoker.events == [runner_event(campaign.id)]
+
+
+@pytest.mark.parametrize("stop", ["pause", "cancel"])
+def test_a_contact_in_flight_when_its_runner_died_is_settled_after_a_pause_or_cancel(build, stop):
+    campaign = build.campaign(4)
+    harness = Harness(sender=CrashingSender(at=1, after_send=True))
+    with pytest.raises(SimulatedCrash):
+        harness.run(campaign.id)
+    store = CampaignStore()
+    getattr(store, f"{stop}_by_user")(campaign.id, campaign.user_id, utcnow())
+    stopped = reload(campaign)
+    assert stopped.in_flight_index == 1 and stopped.due_at == stopped.lease_expires_at
+
+    invoker = RecordingInvoker()
+    assert tick(invoker).settled == []  # the runner's lease is not over: it may still record
+    assert tick(invoker, now=after_lease()).settled == [campaign.id]
+
+    after = reload(campaign)
+    assert after.status == ("Paused" if stop == "pause" else "Cancelled")
+    assert [d.status for d in deliveries(campaign)] == ["Sent", "Unknown"]
+    assert (after.sent_count, after.unknown_count, after.last_processed_contact_index) == (1, 1, 1)
+    assert after.in_flight_index is None and after.due_at is None
+    assert invoker.events == []  # nothing is started
+    if stop == "pause":  # and a resume carries on after the Unknown contact
+        store.request_resume(campaign.id, campaign.user_id, utcnow())
+        assert Harness().run(campaign.id) is RunResult.COMPLETED
+        assert [d.status for d in deliveries(campaign)] == ["Sent", "Unknown", "Sent", "Sent"]
+
+
+def test_a_pause_while_a_live_runner_sends_is_cleared_from_the_schedule_once_recorded(build):
+    campaign = build.campaign(4)
+    store = CampaignStore()
+
+    def pause_mid_send(message: OutgoingMessage, count: int) -> None:
+        if count == 1:
+            store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+
+    assert Harness(sender=RecordingSender(pause_mid_send)).run(campaign.id) is RunResult.STOPPED
+    paused = reload(campaign)
+    assert paused.in_flight_index is None and paused.due_at is not None  # recorded; still watched
+    tick(RecordingInvoker(), now=after_lease())
+    after = reload(campaign)
+    assert after.due_at is None and after.unknown_count == 0
+    assert [d.status for d in deliveries(campaign)] == ["Sent", "Sent"]

@@ -89,6 +89,7 @@ class Campaign(Model):
     in_flight_index = NumberAttribute(null=True, attr_name="inFlightIndex")
     lease_expires_at = UTCDateTimeAttribute(null=True, attr_name="leaseExpiresAt")
     due_at = UTCDateTimeAttribute(null=True, attr_name="dueAt")
+    dispatched_at = UTCDateTimeAttribute(null=True, attr_name="dispatchedAt")
     last_sent_at = UTCDateTimeAttribute(null=True, attr_name="lastSentAt")
     sent_in_batch = NumberAttribute(default=0, attr_name="sentInBatch")
     no_progress_count = NumberAttribute(default=0, attr_name="noProgressCount")

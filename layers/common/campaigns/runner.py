@@ -206,9 +206,13 @@ class CampaignRunner:
                 return None, None
             return campaign, event.run_token
 
-        if campaign.status not in {s.value for s in TAKEABLE}:
+        due = campaign.due_at is not None and campaign.due_at <= now
+        if campaign.status not in {s.value for s in TAKEABLE} or not due:
+            # Paused, final, running, or not asked to start yet: a late or duplicated
+            # event must not (re)start anything.
             logger.info(
-                "Campaign is not Scheduled or Paused; nothing to do", extra={"status": campaign.status}
+                "Campaign is not Scheduled and due; nothing to do",
+                extra={"status": campaign.status, "due_at": campaign.due_at and campaign.due_at.isoformat()},
             )
             return None, None
         contact_list = self.store.get_contact_list(campaign.user_id, campaign.contact_list_id)

@@ -31,6 +31,7 @@ class TickReport:
     started: list[str] = field(default_factory=list)
     taken_over: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
     errors: int = 0
 
     def as_dict(self) -> dict[str, object]:
@@ -38,6 +39,7 @@ class TickReport:
             "started": self.started,
             "takenOver": self.taken_over,
             "failed": self.failed,
+            "settled": self.settled,
             "errors": self.errors,
         }
 
@@ -54,7 +56,13 @@ class ScheduleTick:
             self._start(campaign, now, function_name, report)
         for campaign in self._due(CampaignStatus.RUNNING, now):
             self._take_over(campaign, now, function_name, report)
-        if report.started or report.taken_over or report.failed or report.errors:
+        for status in (CampaignStatus.PAUSED, CampaignStatus.CANCELLED):
+            for campaign in self._due(status, now):
+                # Stopped while a contact was in flight: once the lease is over, a
+                # contact its runner never recorded becomes Unknown.
+                if self.store.settle_stopped(campaign, now) == "settled":
+                    report.settled.append(campaign.id)
+        if report.started or report.taken_over or report.failed or report.settled or report.errors:
             logger.info("Schedule tick", extra=report.as_dict())
         return report
 

@@ -23,8 +23,11 @@ class DeliveryStatus(StrEnum):
 FINAL_STATUSES = frozenset({CampaignStatus.COMPLETED, CampaignStatus.FAILED, CampaignStatus.CANCELLED})
 
 # Who may move a campaign from where to where (see CONTRACT.md).
-TAKEABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.PAUSED})  # the runner takes these
-RUNNABLE = TAKEABLE  # POST /run
+# The runner takes only a Scheduled campaign that is due: run and resume flip
+# Paused to Scheduled first, so a late or duplicated runner event can never restart
+# a campaign the user paused.
+TAKEABLE = frozenset({CampaignStatus.SCHEDULED})
+RUNNABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.PAUSED})  # POST /run
 RESUMABLE = frozenset({CampaignStatus.PAUSED})  # POST /resume
 PAUSABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING})  # POST /pause
 CANCELLABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED})
@@ -36,9 +39,7 @@ ALLOWED_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     CampaignStatus.RUNNING: frozenset(
         {CampaignStatus.COMPLETED, CampaignStatus.PAUSED, CampaignStatus.FAILED, CampaignStatus.CANCELLED}
     ),
-    CampaignStatus.PAUSED: frozenset(
-        {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED}
-    ),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED}),
     CampaignStatus.COMPLETED: frozenset(),
     CampaignStatus.FAILED: frozenset(),
     CampaignStatus.CANCELLED: frozenset(),

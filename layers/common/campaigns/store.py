@@ -184,9 +184,10 @@ class CampaignStore:
             Campaign.no_progress_count.set(0),
             Campaign.sent_in_batch.set(0),
             Campaign.invocation_count.add(1),
+            Campaign.dispatched_at.remove(),
             Campaign.updated_at.set(now),
         ]
-        condition = Campaign.status.is_in(*[s.value for s in TAKEABLE])
+        condition = Campaign.status.is_in(*[s.value for s in TAKEABLE]) & (Campaign.due_at <= now)
         in_flight = campaign.in_flight_index
         if in_flight is None:
             self._update(campaign, actions, condition & Campaign.in_flight_index.does_not_exist(), RunLost)
@@ -416,12 +417,15 @@ class CampaignStore:
 
     def mark_dispatched(self, campaign: Campaign, now: datetime, retry_after_s: int) -> bool:
         """One tick wins the right to start a due Scheduled campaign; if its
-        invocation is lost, the campaign comes due again after `retry_after_s`."""
+        invocation is lost, a tick may dispatch it again after `retry_after_s`."""
+        recently = now - timedelta(seconds=retry_after_s)
         try:
             self._update(
                 Campaign(campaign.id),
-                [Campaign.due_at.set(now + timedelta(seconds=retry_after_s))],
-                (Campaign.status == CampaignStatus.SCHEDULED.value) & (Campaign.due_at == campaign.due_at),
+                [Campaign.dispatched_at.set(now)],
+                (Campaign.status == CampaignStatus.SCHEDULED.value)
+                & (Campaign.due_at == campaign.due_at)
+                & (Campaign.dispatched_at.does_not_exist() | (Campaign.dispatched_at < recently)),
                 StoreConflict,
             )
             return True
@@ -472,7 +476,7 @@ class CampaignStore:
         return self._user_transition(campaign_id, user_id, RESUMABLE, "resume", self._scheduled_now(now))
 
     def pause_by_user(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
-        return self._user_transition(
+        return self._stop_by_user(
             campaign_id,
             user_id,
             PAUSABLE,
@@ -480,13 +484,12 @@ class CampaignStore:
             [
                 Campaign.status.set(CampaignStatus.PAUSED.value),
                 Campaign.pause_reason.set(PAUSED_BY_USER),
-                Campaign.due_at.remove(),
                 Campaign.updated_at.set(now),
             ],
         )
 
     def cancel_by_user(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
-        return self._user_transition(
+        return self._stop_by_user(
             campaign_id,
             user_id,
             CANCELLABLE,
@@ -494,10 +497,48 @@ class CampaignStore:
             [
                 Campaign.status.set(CampaignStatus.CANCELLED.value),
                 Campaign.completed_at.set(now),
-                Campaign.due_at.remove(),
                 Campaign.updated_at.set(now),
             ],
         )
+
+    def settle_stopped(self, campaign: Campaign, now: datetime) -> str:
+        """A Paused or Cancelled campaign that the schedule still watches (it was
+        stopped while a contact was in flight). Once the runner's lease is over, a
+        contact still in flight was never recorded: it becomes Unknown. Returns
+        "settled", "cleared", "waiting" or "conflict"."""
+        status = Campaign.status == campaign.status
+        try:
+            if campaign.in_flight_index is None:
+                self._update(
+                    Campaign(campaign.id),
+                    [Campaign.due_at.remove()],
+                    status & Campaign.in_flight_index.does_not_exist(),
+                    StoreConflict,
+                )
+                return "cleared"
+            index = int(campaign.in_flight_index)
+            same_run = (
+                status & (Campaign.run_token == campaign.run_token) & (Campaign.in_flight_index == index)
+            )
+            lease = campaign.lease_expires_at
+            if lease is not None and lease >= now:
+                self._update(
+                    Campaign(campaign.id),
+                    [Campaign.due_at.set(lease)],
+                    same_run & (Campaign.lease_expires_at == lease),
+                    StoreConflict,
+                )
+                return "waiting"
+            self._settle_in_flight(
+                campaign,
+                index,
+                now,
+                [Campaign.due_at.remove(), Campaign.updated_at.set(now)],
+                same_run & ((Campaign.lease_expires_at < now) | Campaign.lease_expires_at.does_not_exist()),
+            )
+            return "settled"
+        except StoreConflict:
+            return "conflict"
 
     # ---------------------------------------------------------------- helpers
 
@@ -508,6 +549,7 @@ class CampaignStore:
         return [
             Campaign.status.set(CampaignStatus.SCHEDULED.value),
             Campaign.due_at.set(now),
+            Campaign.dispatched_at.remove(),
             Campaign.pause_reason.remove(),
             Campaign.updated_at.set(now),
         ]
@@ -555,6 +597,40 @@ class CampaignStore:
                 raise RunLost(f"in-flight contact {index} of campaign {campaign.id} already settled") from exc
             raise
         campaign.refresh(consistent_read=True)
+
+    def _stop_by_user(
+        self,
+        campaign_id: str,
+        user_id: str,
+        allowed: frozenset[CampaignStatus],
+        action: str,
+        actions: list,
+    ) -> Campaign:
+        """Pause or cancel. When a contact is in flight, the campaign stays visible to
+        the schedule until the runner's lease ends (`dueAt` = the lease): if that
+        runner died mid-send, the schedule records the contact as Unknown."""
+        for _ in range(10):
+            current = self.get_campaign(campaign_id)
+            if current is None or current.user_id != user_id:
+                raise CampaignNotFound(campaign_id)
+            if current.status not in {s.value for s in allowed}:
+                raise WrongStatus(campaign_id, current.status, action)
+            condition = (Campaign.user_id == user_id) & Campaign.status.is_in(*[s.value for s in allowed])
+            if current.in_flight_index is not None and current.lease_expires_at is not None:
+                extra = [Campaign.due_at.set(current.lease_expires_at)]
+                condition &= Campaign.in_flight_index == current.in_flight_index
+            else:
+                extra = [Campaign.due_at.remove()]
+                condition &= Campaign.in_flight_index.does_not_exist()
+            campaign = Campaign(campaign_id)
+            try:
+                campaign.update(actions=actions + extra, condition=condition)
+                return campaign
+            except UpdateError as exc:
+                if not _conditional_failure(exc):
+                    raise
+        # The run kept moving between our read and write; the user may simply retry.
+        raise WrongStatus(campaign_id, current.status, action)
 
     def _user_transition(
         self,
