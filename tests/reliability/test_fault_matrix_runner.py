@@ -173,11 +173,6 @@ def test_a_crash_then_pause_and_resume_settles_the_in_flight_contact_once(
     assert (done["status"], done["sentCount"], done["unknownCount"]) == ("Completed", N - 1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug (runner/store): a contact left in flight by a dead runner is never recorded "
-    "once the campaign is cancelled; the schedule only takes over Running campaigns.",
-)
 def test_a_crash_then_cancel_still_records_the_in_flight_contact_unknown(
     build: Builder, fake_waha: FakeWaha
 ) -> None:
@@ -276,11 +271,6 @@ def test_a_hand_off_event_delivered_several_times_at_once_runs_once(
     assert (done["status"], done["sentCount"]) == ("Completed", N)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug (runner/store): the runner takes Paused campaigns, so a duplicated or late first "
-    "event restarts a campaign the user paused and messages go out after the pause.",
-)
 def test_a_late_copy_of_the_first_event_does_not_restart_a_campaign_the_user_paused(
     build: Builder, fake_waha: FakeWaha
 ) -> None:

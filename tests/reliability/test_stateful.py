@@ -284,9 +284,6 @@ class CampaignMachine(RuleBasedStateMachine):
             invariants.chats_from_sender(self.sender),
             unknown_allowance=self.sender.crashes + self.sender.unknowns,
             suite=SUITE,
-            # Pinned by an xfail test in test_fault_matrix_runner.py; tolerated here so
-            # that every other property keeps being explored.
-            tolerate=("cancelled-in-flight",),
         )
         return snapshot
 
@@ -340,7 +337,7 @@ def test_random_interleavings_keep_every_guarantee(tables: str) -> None:
     run_state_machine_as_test(
         CampaignMachine,
         settings=settings(
-            max_examples=50,
+            max_examples=80,
             stateful_step_count=12,
             deadline=None,
             derandomize=True,
