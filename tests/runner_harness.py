@@ -150,9 +150,14 @@ def count_dynamodb_requests() -> Iterator[Counter]:
 
 @contextmanager
 def dynamodb_fault(
-    operation: str, after: int, code: str = "InternalServerError", times: int = 1
+    operation: str,
+    after: int,
+    code: str = "InternalServerError",
+    times: int = 1,
+    cancellation_reasons: list[str] | None = None,
 ) -> Iterator[None]:
-    """Make the (after+1)-th call of `operation` fail `times` times with `code`."""
+    """Make the (after+1)-th call of `operation` fail `times` times with `code`
+    (and, for a cancelled transaction, these per-item reasons)."""
     state = {"seen": 0, "failed": 0}
 
     def on_call(model: Any, **_: Any) -> None:
@@ -161,7 +166,10 @@ def dynamodb_fault(
         state["seen"] += 1
         if state["seen"] > after and state["failed"] < times:
             state["failed"] += 1
-            raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, operation)
+            response: dict[str, Any] = {"Error": {"Code": code, "Message": "injected fault"}}
+            if cancellation_reasons is not None:
+                response["CancellationReasons"] = [{"Code": reason} for reason in cancellation_reasons]
+            raise ClientError(response, operation)
         return None
 
     clients = _clients()

@@ -498,3 +498,20 @@ def test_a_late_first_event_after_the_user_paused_sends_nothing(build):
     assert harness.run(campaign.id) is RunResult.SKIPPED
     assert len(harness.sender.sent) == 2
     assert reload(campaign).status == "Paused"
+
+
+def test_a_transaction_cancelled_by_throttling_is_retried_and_the_run_goes_on(build):
+    campaign = build.campaign(4)
+    harness = Harness()
+    throttled = ["ThrottlingError", "None"]
+    with dynamodb_fault(
+        "TransactWriteItems",
+        after=1,
+        code="TransactionCanceledException",
+        times=2,
+        cancellation_reasons=throttled,
+    ):
+        assert harness.run(campaign.id) is RunResult.COMPLETED
+    after = reload(campaign)
+    assert [d.status for d in deliveries(campaign)] == ["Sent"] * 4
+    assert (after.sent_count, after.unknown_count) == (4, 0)

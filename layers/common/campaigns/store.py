@@ -18,6 +18,8 @@ The run protocol (see README "How a run stays exactly-once"):
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -286,9 +288,7 @@ class CampaignStore:
             at=now,
         )
         try:
-            with TransactWrite(connection=_connection()) as tx:
-                tx.save(delivery, condition=Delivery.contact_index.does_not_exist())
-                tx.update(Campaign(campaign.id), actions=actions, condition=condition)
+            _write_delivery_and_campaign(delivery, Campaign(campaign.id), actions, condition)
         except TransactWriteError as exc:
             if _conditional_failure(exc):
                 raise RunLost(f"record of contact {index} refused for campaign {campaign.id}") from exc
@@ -589,9 +589,7 @@ class CampaignStore:
             Campaign.unknown_count.add(1),
         ]
         try:
-            with TransactWrite(connection=_connection()) as tx:
-                tx.save(delivery, condition=Delivery.contact_index.does_not_exist())
-                tx.update(Campaign(campaign.id), actions=all_actions, condition=condition)
+            _write_delivery_and_campaign(delivery, Campaign(campaign.id), all_actions, condition)
         except TransactWriteError as exc:
             if _conditional_failure(exc):
                 raise RunLost(f"in-flight contact {index} of campaign {campaign.id} already settled") from exc
@@ -656,6 +654,35 @@ class CampaignStore:
 
 def _connection():
     return Campaign._get_connection().connection
+
+
+# Why DynamoDB cancelled a transaction: these mean "try again", not "the state
+# differs from what you assumed". The SDK retries a throttled request, but not a
+# transaction cancelled for these reasons.
+_TRANSIENT_CANCELLATIONS = frozenset(
+    {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"}
+)
+_TRANSACTION_ATTEMPTS = 4
+
+
+def _write_delivery_and_campaign(
+    delivery: Delivery, campaign: Campaign, actions: list, condition: Condition
+) -> None:
+    """Put a new delivery and update its campaign in one transaction; a transaction
+    cancelled only for transient reasons is retried (nothing was written)."""
+    for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(delivery, condition=Delivery.contact_index.does_not_exist())
+                tx.update(campaign, actions=actions, condition=condition)
+            return
+        except TransactWriteError as exc:
+            reasons = {r.code for r in (getattr(exc, "cancellation_reasons", None) or []) if r is not None}
+            reasons.discard("None")
+            transient = bool(reasons) and reasons <= _TRANSIENT_CANCELLATIONS
+            if not transient or attempt == _TRANSACTION_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
 
 
 def _contact_at(list_id: str, index: int) -> Contact | None:
