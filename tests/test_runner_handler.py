@@ -79,3 +79,17 @@ def test_a_short_time_budget_makes_the_handler_invoke_itself_by_its_own_name(bui
 )
 def test_an_invalid_event_is_refused_without_raising(tables, event):
     assert app.lambda_handler(event, SimulatedContext("runner"))["result"] == "invalid_event"
+
+
+def test_the_functions_dry_run_sender_keeps_nothing_across_warm_invocations(build, invoker):
+    from campaigns.senders import build_sender
+
+    sender = build_sender()
+    event = load("runner.json")
+    build.campaign(3, campaign_id=event["campaignId"])
+    app._sender = sender
+    try:
+        assert app.lambda_handler(event, SimulatedContext("runner"))["result"] == "completed"
+    finally:
+        app._sender = None
+    assert sender.sent == []  # a warm Lambda or `make dev` must not grow per message
