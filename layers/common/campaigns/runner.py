@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,8 @@ TYPING_MAX_MS = 6_000
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
 # arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
+# Bound on how much earlier a wait may end to absorb the calls made before a send.
+MAX_PACING_LEAD_S = 5.0
 
 
 class RunResult(StrEnum):
@@ -100,6 +103,16 @@ class Pacer:
     max_delay_ms: int
     rng: random.Random = field(default_factory=random.Random)
     last_send_monotonic: float | None = None
+    # Between the end of a wait and the start of the delivering request the runner
+    # still checks the number and the sender asks WAHA for a message id; the wait
+    # ends that much earlier, so the interval WhatsApp sees is the configured delay,
+    # not the delay plus those round trips. The smallest of the recent measurements
+    # is used: a send slowed by retries must not make the next wait shorter.
+    leads: deque[float] = field(default_factory=lambda: deque(maxlen=5))
+
+    @property
+    def lead_s(self) -> float:
+        return min(self.leads, default=0.0)
 
     def next_delay_ms(self) -> int:
         if self.max_delay_ms <= self.min_delay_ms:
@@ -116,7 +129,7 @@ class Pacer:
             elapsed_ms = (now - last_sent_at).total_seconds() * 1000
         else:
             return 0
-        return max(0, int(delay_ms - elapsed_ms))
+        return max(0, int(delay_ms - elapsed_ms - self.lead_s * 1000))
 
 
 def typing_ms(text: str) -> int:
@@ -354,9 +367,12 @@ class CampaignRunner:
     ) -> Outcome | None:
         """Send to one claimed contact. None means nothing went out and the campaign must pause."""
         phone = contact.phone_number
+        check_s = 0.0
         try:
             if campaign.check_numbers:
+                checked = self.monotonic()
                 exists = self.sender.number_exists(session, phone)
+                check_s = self.monotonic() - checked
                 if exists is False:
                     return Outcome(DeliveryStatus.FAILED, error=NOT_ON_WHATSAPP)
             if typing:
@@ -386,9 +402,9 @@ class CampaignRunner:
             # stretch the interval, and a send delayed by retries (rate-limit backoff)
             # went out late, so the next one waits its full delay after it.
             now = self.monotonic()
-            pacer.last_send_monotonic = (
-                started if result.delivery_lag_s is None else now - result.delivery_lag_s
-            )
+            request_started = started if result.delivery_lag_s is None else now - result.delivery_lag_s
+            pacer.last_send_monotonic = request_started
+            pacer.leads.append(min(MAX_PACING_LEAD_S, check_s + max(0.0, request_started - started)))
             return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
         except ContactRejected as exc:
             return Outcome(DeliveryStatus.FAILED, error=exc.reason)
