@@ -30,7 +30,9 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 
 from campaigns import config, models  # noqa: E402
+from campaigns.invoker import RecordingInvoker, set_default_invoker  # noqa: E402
 from devstack.dynamodb import AtomicMotoServer  # noqa: E402
+from tests.api_events import ApiClient  # noqa: E402
 from tests.builders import Builder  # noqa: E402
 from tests.fakewaha import fake_waha  # noqa: E402, F401
 
@@ -68,3 +70,28 @@ def tables(dynamodb_endpoint: str) -> Iterator[str]:
 @pytest.fixture
 def build(tables: str) -> Builder:
     return Builder()
+
+
+@pytest.fixture
+def invoker() -> Iterator[RecordingInvoker]:
+    """The runner invocations made during a test, recorded instead of run."""
+    recorder = RecordingInvoker()
+    set_default_invoker(recorder)
+    yield recorder
+    set_default_invoker(None)
+
+
+@pytest.fixture
+def alice(tables) -> ApiClient:
+    return ApiClient("user-a")
+
+
+@pytest.fixture
+def bob(tables) -> ApiClient:
+    return ApiClient("user-b")
+
+
+@pytest.fixture
+def refused(dynamodb_endpoint) -> ApiClient:
+    """For requests refused before any table is read: no fresh tables needed."""
+    return ApiClient("user-a")

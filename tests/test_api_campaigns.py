@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from campaigns.errors import InvalidPageToken
-from campaigns.invoker import RecordingInvoker, runner_event, set_default_invoker
+from campaigns.invoker import runner_event, set_default_invoker
 from campaigns.models import Campaign, Delivery
 from campaigns.pagination import KeyShape, decode_token, encode_token
 from campaigns.statuses import CampaignStatus
 from campaigns.store import PAUSED_BY_USER
 from campaigns.timeutil import parse_iso, utcnow
-from tests.api_events import ApiClient
 from tests.builders import Builder, reload
 
 CONTRACT_FIELDS = {
@@ -39,30 +37,6 @@ CONTRACT_FIELDS = {
     "createdAt",
 }
 S = CampaignStatus
-
-
-@pytest.fixture
-def invoker() -> Iterator[RecordingInvoker]:
-    recorder = RecordingInvoker()
-    set_default_invoker(recorder)
-    yield recorder
-    set_default_invoker(None)
-
-
-@pytest.fixture
-def alice(tables) -> ApiClient:
-    return ApiClient("user-a")
-
-
-@pytest.fixture
-def bob(tables) -> ApiClient:
-    return ApiClient("user-b")
-
-
-@pytest.fixture
-def refused(dynamodb_endpoint) -> ApiClient:
-    """For requests refused before any table is read: no fresh tables needed."""
-    return ApiClient("user-a")
 
 
 def stored(campaign: Campaign) -> dict:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 
-from campaigns.invoker import RecordingInvoker, runner_event, set_default_invoker
+from campaigns.invoker import runner_event
 from campaigns.models import Campaign, Contact, ContactList, Delivery, MediaLibraryItem, MessageTemplate
 from campaigns.statuses import CampaignStatus
 from campaigns.timeutil import utcnow
@@ -46,14 +45,6 @@ EXPECTED_STATUS = {
     "api-get-deliveries.json": 200,
 }
 API_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("api-*.json"))
-
-
-@pytest.fixture
-def invoker() -> Iterator[RecordingInvoker]:
-    recorder = RecordingInvoker()
-    set_default_invoker(recorder)
-    yield recorder
-    set_default_invoker(None)
 
 
 def seed_world(campaign_status: CampaignStatus) -> None:

@@ -8,26 +8,9 @@ from campaigns import library
 from campaigns.api_models import ContactIn
 from campaigns.models import Contact, ContactList, MediaLibraryItem, MessageTemplate
 from campaigns.timeutil import utcnow
-from tests.api_events import ApiClient
 from tests.builders import Builder
 
 CSV = {"content-type": "text/csv"}
-
-
-@pytest.fixture
-def alice(tables) -> ApiClient:
-    return ApiClient("user-a")
-
-
-@pytest.fixture
-def bob(tables) -> ApiClient:
-    return ApiClient("user-b")
-
-
-@pytest.fixture
-def refused(dynamodb_endpoint) -> ApiClient:
-    """For requests refused before any table is read: no fresh tables needed."""
-    return ApiClient("user-a")
 
 
 def contacts_of(list_id: str) -> list[tuple[int, str, str | None]]:

@@ -10,24 +10,7 @@ import pytest
 from campaigns import config, library, senders
 from campaigns.models import Campaign, WhatsAppSession
 from campaigns.senders import SessionState
-from tests.api_events import ApiClient
 from tests.builders import Builder
-
-
-@pytest.fixture
-def alice(tables) -> ApiClient:
-    return ApiClient("user-a")
-
-
-@pytest.fixture
-def bob(tables) -> ApiClient:
-    return ApiClient("user-b")
-
-
-@pytest.fixture
-def refused(dynamodb_endpoint) -> ApiClient:
-    """For requests refused before any table is read: no fresh tables needed."""
-    return ApiClient("user-a")
 
 
 class StatusSender:

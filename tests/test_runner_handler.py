@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.invoker import RecordingInvoker, set_default_invoker
 from campaigns.statuses import CampaignStatus
 from devstack.context import SimulatedContext
 from functions.runner import app
@@ -18,14 +17,6 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 def load(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
-
-
-@pytest.fixture
-def invoker():
-    recording = RecordingInvoker()
-    set_default_invoker(recording)
-    yield recording
-    set_default_invoker(None)
 
 
 def test_the_sample_event_runs_its_campaign_to_completion(build, invoker):
