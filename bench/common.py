@@ -81,7 +81,8 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def use_endpoint(endpoint: str) -> None:
     """Point the domain's models at `endpoint` (the environment first, as the tests do)."""
     os.environ["DYNAMODB_ENDPOINT"] = endpoint
-    from campaigns import config, models
+    from campaigns import config
+    from campaigns.data import models
 
     models.configure_models(config.reload_settings())
 
@@ -108,7 +109,7 @@ def settings(**overrides: Any):
 def seed_campaign(contacts: int, **options: Any):
     """A Scheduled campaign over a new list of `contacts` contacts, written straight to
     the tables (tests/builders.py). Options as `Builder.campaign` takes them."""
-    from campaigns.models import Campaign
+    from campaigns.data.models import Campaign
     from campaigns.timeutil import utcnow
     from tests.builders import Builder
 
@@ -119,7 +120,7 @@ def seed_campaign(contacts: int, **options: Any):
 
 
 def reload_campaign(campaign_id: str):
-    from campaigns.models import Campaign
+    from campaigns.data.models import Campaign
 
     return Campaign.get(campaign_id, consistent_read=True)
 
@@ -134,9 +135,9 @@ def run_runner(
     remaining_ms: Callable[[], int] = lambda: 10**9,
 ) -> Any:
     """One invocation of the real runner (the handler's wiring, without the handler)."""
+    from campaigns.data.store import CampaignStore
     from campaigns.invoker import RecordingInvoker
-    from campaigns.runner import CampaignRunner, RunEvent
-    from campaigns.store import CampaignStore
+    from campaigns.runner.service import CampaignRunner, RunEvent
 
     cfg = cfg or settings()
     kwargs: dict[str, Any] = {}
@@ -149,7 +150,7 @@ def run_runner(
 
 
 def waha_sender(fake: Any):
-    from campaigns.waha import WahaClient, WahaSender
+    from campaigns.sending.waha import WahaClient, WahaSender
 
     return WahaSender(WahaClient(fake.base_url, fake.api_key))
 
@@ -173,7 +174,7 @@ class PlainDryRunSender:
     tests read): what a long run should hold is one page of contacts, not every send."""
 
     def __new__(cls):
-        from campaigns.senders import DryRunSender
+        from campaigns.sending.sender import DryRunSender
 
         class _Sender(DryRunSender):
             def send(self, message):  # type: ignore[no-untyped-def]

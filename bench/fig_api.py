@@ -37,7 +37,7 @@ def run(ctx: Context) -> FigureResult:
 
     figure = FigureResult("api", "7. The API under load")
     clients, duration, campaigns = 20, ctx.size(20, 4), 30
-    from campaigns.models import Campaign
+    from campaigns.data.models import Campaign
 
     # No schedule tick during the load (the first would come after an hour).
     with LocalStack(port=0, web_root=None, schedule_seconds=3600) as stack:

@@ -83,9 +83,9 @@ def _group(module: str) -> str:
 _SUBTREES = (
     "campaigns.observability",
     "aws_lambda_powertools.event_handler",
-    "campaigns.api_models",
-    "campaigns.store",
-    "campaigns.waha",
+    "campaigns.api.models",
+    "campaigns.data.store",
+    "campaigns.sending.waha",
     "requests",
 )
 
@@ -203,14 +203,14 @@ def run(ctx: Context) -> FigureResult:
         f"**Cold start: the API handler imports in {api_ratio:.1f} x the time of boto3 alone** "
         "(figure 6). What takes the time is shared by every route: Powertools' resolver with "
         f"validation (`aws_lambda_powertools.event_handler`: {share('aws_lambda_powertools.event_handler')} "
-        f"of one import), the pydantic models (`campaigns.api_models`: {share('campaigns.api_models')}), "
+        f"of one import), the pydantic models (`campaigns.api.models`: {share('campaigns.api.models')}), "
         f"and the Powertools Logger/Metrics/Tracer every function loads (`campaigns.observability`, "
         f"which brings in the X-Ray SDK and botocore: {share('campaigns.observability')}). What only "
         "some routes need is already imported lazily: the WAHA sender (only the /whatsapp-sessions "
-        f"routes ask WAHA for live statuses; `campaigns.waha`: {share('campaigns.waha')}) and the "
+        f"routes ask WAHA for live statuses; `campaigns.sending.waha`: {share('campaigns.sending.waha')}) and the "
         "OpenAPI document (built on the first GET /openapi.json). "
         "So nothing was changed in functions/api: no route-only import of weight is left to defer "
-        "(the one left at module scope is `csv` in `campaigns.library`, about 1 ms). "
+        "(the one left at module scope is `csv` in `campaigns.api.library`, about 1 ms). "
         "One candidate remains, in `campaigns.observability`, shared by the three functions: "
         "with tracing on (template.yaml's `Tracing: Active`), Powertools' Tracer calls X-Ray's "
         "`patch_all()` at import, which imports and patches every library it knows that is "

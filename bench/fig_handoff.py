@@ -24,7 +24,7 @@ MARGIN_MS = 500
 
 def run(ctx: Context) -> FigureResult:
     from campaigns import config, invoker
-    from campaigns.models import Delivery
+    from campaigns.data.models import Delivery
     from devstack.context import SimulatedContext
 
     figure = FigureResult("handoff", "5. Self-invocations under a time limit")

@@ -37,7 +37,7 @@ def _child(endpoint: str, campaign_id: str, mode: str, max_contacts: int | None 
 
 def _watch(campaign_id: str, total: int, stop: threading.Event) -> None:
     """Progress of a long run: the campaign's lastProcessedContactIndex every 30 s."""
-    from campaigns.models import Campaign
+    from campaigns.data.models import Campaign
 
     started = time.monotonic()
     while not stop.wait(30):
@@ -64,7 +64,7 @@ def _run_ours(db, campaign, total: int) -> dict:
 
 def _dry_run_retention(messages: int = 10_000) -> float:
     """Bytes the stock DryRunSender keeps per message it sent (its `sent` list)."""
-    from campaigns.senders import DryRunSender, OutgoingMessage
+    from campaigns.sending.sender import DryRunSender, OutgoingMessage
 
     sender = DryRunSender()
     tracemalloc.start()
@@ -80,7 +80,7 @@ def _dry_run_retention(messages: int = 10_000) -> float:
 
 def _same_list(campaign):
     """Another Scheduled campaign over the same contact list (no second seeding)."""
-    from campaigns.models import Campaign
+    from campaigns.data.models import Campaign
 
     copy = Campaign(
         f"{campaign.id}-naive",

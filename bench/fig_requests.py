@@ -43,7 +43,7 @@ def _count(fn) -> Counter:
 
 
 def _ours(contacts: int, paced: bool) -> tuple[Counter, int]:
-    from campaigns.models import Delivery
+    from campaigns.data.models import Delivery
     from tests.runner_harness import FakeClock
 
     delay = 30_000 if paced else 0

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> None:
     common.quiet_function_logs()
     # Everything the run needs is imported and connected before the baseline.
     from bench.naive import run_naive
-    from campaigns.models import Campaign
+    from campaigns.data.models import Campaign
 
     Campaign.get(campaign_id)
     sender = common.PlainDryRunSender()

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import bench  # noqa: F401  (path and environment first)
-from campaigns.models import Campaign, Contact, MessageTemplate
-from campaigns.personalise import render_message
-from campaigns.senders import OutgoingMessage, Sender, SendError
-from campaigns.statuses import CampaignStatus
+from campaigns.data.models import Campaign, Contact, MessageTemplate
+from campaigns.domain.personalise import render_message
+from campaigns.domain.statuses import CampaignStatus
+from campaigns.sending.sender import OutgoingMessage, Sender, SendError
 from campaigns.timeutil import utcnow
 
 

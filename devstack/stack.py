@@ -211,7 +211,8 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from campaigns import config, invoker, models
+        from campaigns import config, invoker
+        from campaigns.data import models
 
         started = time.monotonic()
         for name, value in _AWS_DEFAULTS.items():
@@ -351,7 +352,8 @@ class LocalStack:
             else:
                 os.environ[name] = value
         self._saved_env = {}
-        from campaigns import config, models
+        from campaigns import config
+        from campaigns.data import models
 
         models.configure_models(config.reload_settings())
         self._cold_start()

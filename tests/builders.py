@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from campaigns.models import (
+from campaigns.data.models import (
     Campaign,
     Contact,
     ContactList,
@@ -15,7 +15,7 @@ from campaigns.models import (
     MessageTemplate,
     WhatsAppSession,
 )
-from campaigns.statuses import CampaignStatus
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.timeutil import utcnow
 
 

@@ -29,7 +29,8 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
-from campaigns import config, models  # noqa: E402
+from campaigns import config  # noqa: E402
+from campaigns.data import models  # noqa: E402
 from campaigns.invoker import RecordingInvoker, set_default_invoker  # noqa: E402
 from devstack.dynamodb import AtomicMotoServer  # noqa: E402
 from tests.api_events import ApiClient  # noqa: E402

@@ -13,11 +13,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from campaigns.config import Settings, settings
+from campaigns.data.models import ALL_MODELS
+from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker, runner_event
-from campaigns.models import ALL_MODELS
-from campaigns.runner import CampaignRunner, RunEvent, RunResult
-from campaigns.senders import DryRunSender, OutgoingMessage, SendResult, SessionState
-from campaigns.store import CampaignStore
+from campaigns.runner.service import CampaignRunner, RunEvent, RunResult
+from campaigns.sending.sender import DryRunSender, OutgoingMessage, SendResult, SessionState
 
 
 def runner_settings(**overrides: Any) -> Settings:

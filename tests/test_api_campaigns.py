@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.errors import InvalidPageToken
+from campaigns.api.errors import InvalidPageToken
+from campaigns.data.models import Campaign, Delivery
+from campaigns.data.pagination import KeyShape, decode_token, encode_token
+from campaigns.data.store import PAUSED_BY_USER
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import runner_event, set_default_invoker
-from campaigns.models import Campaign, Delivery
-from campaigns.pagination import KeyShape, decode_token, encode_token
-from campaigns.statuses import CampaignStatus
-from campaigns.store import PAUSED_BY_USER
 from campaigns.timeutil import parse_iso, utcnow
 from tests.builders import Builder, reload
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from campaigns.data.models import Campaign, Contact, ContactList, Delivery, MediaLibraryItem, MessageTemplate
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import runner_event
-from campaigns.models import Campaign, Contact, ContactList, Delivery, MediaLibraryItem, MessageTemplate
-from campaigns.statuses import CampaignStatus
 from campaigns.timeutil import utcnow
 from tests.api_events import EVENTS_DIR, invoke, load_event
 
@@ -49,7 +49,7 @@ API_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("api-*.json"))
 
 def seed_world(campaign_status: CampaignStatus) -> None:
     """What the sample events refer to, owned by their `sub`."""
-    from campaigns.models import WhatsAppSession
+    from campaigns.data.models import WhatsAppSession
 
     now = utcnow()
     WhatsAppSession(name="default", user_id=SUB, created_at=now).save()

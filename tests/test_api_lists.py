@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns import library
-from campaigns.api_models import ContactIn
-from campaigns.models import Contact, ContactList, MediaLibraryItem, MessageTemplate
+from campaigns.api import library
+from campaigns.api.models import ContactIn
+from campaigns.data.models import Contact, ContactList, MediaLibraryItem, MessageTemplate
 from campaigns.timeutil import utcnow
 from tests.builders import Builder
 

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from campaigns import config, library, senders
-from campaigns.models import Campaign, WhatsAppSession
-from campaigns.senders import SessionState
+from campaigns import config
+from campaigns.api import library
+from campaigns.data.models import Campaign, WhatsAppSession
+from campaigns.sending import sender as senders
+from campaigns.sending.sender import SessionState
 from tests.builders import Builder
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaigns import library
+from campaigns.api import library
 from tests.api_events import ApiClient, http_event, invoke
 
 AUTHENTICATED_ROUTES = [

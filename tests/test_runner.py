@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
+from campaigns.data.store import CampaignStore
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import runner_event
-from campaigns.runner import GENERIC_FAILURE, RunResult
-from campaigns.senders import DryRunSender, Media, OutgoingMessage
-from campaigns.statuses import CampaignStatus
-from campaigns.store import CampaignStore
+from campaigns.runner.service import GENERIC_FAILURE, RunResult
+from campaigns.sending.sender import DryRunSender, Media, OutgoingMessage
 from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
 from tests.runner_harness import (
@@ -475,7 +475,7 @@ def test_a_pause_during_a_long_wait_stops_the_run_before_the_next_send(build):
 
 
 def test_a_gap_in_the_list_indexes_does_not_stall_the_run(build):
-    from campaigns.models import Contact
+    from campaigns.data.models import Contact
 
     campaign = build.campaign(5)
     Contact(list_id=campaign.contact_list_id, index=2).delete()

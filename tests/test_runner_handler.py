@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.statuses import CampaignStatus
+from campaigns.domain.statuses import CampaignStatus
 from devstack.context import SimulatedContext
 from functions.runner import app
 from tests.builders import deliveries, reload
@@ -73,7 +73,7 @@ def test_an_invalid_event_is_refused_without_raising(tables, event):
 
 
 def test_the_functions_dry_run_sender_keeps_nothing_across_warm_invocations(build, invoker):
-    from campaigns.senders import build_sender
+    from campaigns.sending.sender import build_sender
 
     sender = build_sender()
     event = load("runner.json")

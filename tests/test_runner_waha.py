@@ -23,15 +23,15 @@ from typing import Any
 
 import pytest
 
+from campaigns.data.models import Campaign
+from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker
-from campaigns.models import Campaign
 from campaigns.observability import logger
-from campaigns.runner import NOT_ON_WHATSAPP, RunResult, typing_ms
-from campaigns.scheduler import ScheduleTick
-from campaigns.senders import OutgoingMessage, SendResult
-from campaigns.store import CampaignStore
+from campaigns.runner.service import NOT_ON_WHATSAPP, RunResult, typing_ms
+from campaigns.schedule.tick import ScheduleTick
+from campaigns.sending.sender import OutgoingMessage, SendResult
+from campaigns.sending.waha import CAPPING_REASON, TIMELOCK_REASON, RetryPolicy, WahaClient, WahaSender
 from campaigns.timeutil import utcnow
-from campaigns.waha import CAPPING_REASON, TIMELOCK_REASON, RetryPolicy, WahaClient, WahaSender
 from tests.builders import deliveries, reload
 from tests.fakewaha import FakeWaha
 from tests.runner_harness import Budget, FakeClock, Harness, runner_settings

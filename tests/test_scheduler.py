@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from campaigns.data.store import CampaignStore
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import RecordingInvoker, runner_event, set_default_invoker
-from campaigns.runner import RunResult
-from campaigns.scheduler import ScheduleTick
-from campaigns.senders import OutgoingMessage, SendResult
-from campaigns.statuses import CampaignStatus
-from campaigns.store import CampaignStore
+from campaigns.runner.service import RunResult
+from campaigns.schedule.tick import ScheduleTick
+from campaigns.sending.sender import OutgoingMessage, SendResult
 from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
 from tests.runner_harness import Budget, Harness, RecordingSender, runner_settings
@@ -151,8 +151,8 @@ def test_a_dead_runner_cannot_record_after_the_takeover(build):
     old = reload(campaign)
     tick(RecordingInvoker(), now=after_lease())
 
-    from campaigns.statuses import DeliveryStatus
-    from campaigns.store import Outcome, RunLost
+    from campaigns.data.store import Outcome, RunLost
+    from campaigns.domain.statuses import DeliveryStatus
 
     with pytest.raises(RunLost):
         CampaignStore().record(old, old.run_token, 0, "+15550000000", Outcome(DeliveryStatus.SENT), utcnow())

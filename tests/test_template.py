@@ -19,7 +19,8 @@ from pynamodb.models import Model
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
 from samtranslator.translator.transform import transform
 
-from campaigns import config, models
+from campaigns import config
+from campaigns.data import models
 from campaigns.invoker import runner_event
 from devstack.dynamodb import AtomicMotoServer
 from devstack.tables import TEMPLATE_PATH, ensure_tables, load_template, table_definitions, table_name_for

@@ -21,14 +21,14 @@ from jsonschema import Draft202012Validator
 
 from campaigns.config import ConfigError, Settings
 from campaigns.observability import logger
-from campaigns.senders import (
+from campaigns.sending.sender import (
     ContactRejected,
     Media,
     OutgoingMessage,
     SendNotAttempted,
     SendOutcomeUnknown,
 )
-from campaigns.waha import (
+from campaigns.sending.waha import (
     MESSAGE_CAPPED,
     NOT_FOUND,
     REACHOUT_TIMELOCK,

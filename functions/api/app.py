@@ -1,9 +1,9 @@
 """API Lambda: every route of the HTTP API (payload format 2.0), one function.
 
 Routes parse, call a use case from the `campaigns` package, and return. Bodies and
-answers are validated against the pydantic models in `campaigns.api_models`, which
+answers are validated against the pydantic models in `campaigns.api.models`, which
 also generate the OpenAPI document served at GET /openapi.json. Errors are mapped
-to HTTP in one place (`campaigns.errors`). The user is the JWT's `sub` claim as API
+to HTTP in one place (`campaigns.api.errors`). The user is the JWT's `sub` claim as API
 Gateway's authorizer hands it over; nothing else identifies a caller.
 """
 
@@ -22,8 +22,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from campaigns import campaign_service, library
-from campaigns.api_models import (
+from campaigns.api import campaigns as campaign_service
+from campaigns.api import library
+from campaigns.api.errors import UNAUTHORIZED, Unauthorized, error_body, register_error_handlers
+from campaigns.api.models import (
     AppendContactsIn,
     CampaignOut,
     CampaignPage,
@@ -48,10 +50,9 @@ from campaigns.api_models import (
     load_json_body,
     parse_contacts_request,
 )
-from campaigns.errors import UNAUTHORIZED, Unauthorized, error_body, register_error_handlers
+from campaigns.data.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_TOKEN_CHARS
+from campaigns.domain.statuses import DeliveryStatus
 from campaigns.observability import logger, metrics, tracer
-from campaigns.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_TOKEN_CHARS
-from campaigns.statuses import DeliveryStatus
 from campaigns.timeutil import utcnow
 
 API_TITLE = "WhatsApp Campaign Runner API"

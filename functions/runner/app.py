@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaigns.config import settings
+from campaigns.data.store import CampaignStore
 from campaigns.invoker import default_invoker
 from campaigns.observability import logger, metrics, tracer
-from campaigns.runner import CampaignRunner, RunEvent
-from campaigns.senders import Sender, build_sender
-from campaigns.store import CampaignStore
+from campaigns.runner.service import CampaignRunner, RunEvent
+from campaigns.sending.sender import Sender, build_sender
 
 _sender: Sender | None = None
 

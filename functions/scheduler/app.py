@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaigns.config import settings
+from campaigns.data.store import CampaignStore
 from campaigns.invoker import default_invoker
 from campaigns.observability import logger, metrics, tracer
-from campaigns.scheduler import ScheduleTick
-from campaigns.store import CampaignStore
+from campaigns.schedule.tick import ScheduleTick
 from campaigns.timeutil import utcnow
 
 

@@ -25,14 +25,14 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
 
+from campaigns.data.models import ALL_MODELS
+from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker
-from campaigns.models import ALL_MODELS
-from campaigns.runner import CampaignRunner
-from campaigns.scheduler import ScheduleTick, TickReport
-from campaigns.senders import OutgoingMessage, SendResult, SessionState
-from campaigns.store import CampaignStore
+from campaigns.runner.service import CampaignRunner
+from campaigns.schedule.tick import ScheduleTick, TickReport
+from campaigns.sending.sender import OutgoingMessage, SendResult, SessionState
+from campaigns.sending.waha import RetryPolicy, WahaClient, WahaSender
 from campaigns.timeutil import utcnow
-from campaigns.waha import RetryPolicy, WahaClient, WahaSender
 from tests.runner_harness import runner_settings
 
 # Every retry really happens, in milliseconds.

@@ -27,10 +27,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from campaigns.campaign_service import campaign_json, delivery_json
-from campaigns.models import Campaign, Delivery
-from campaigns.senders import ContactRejected
-from campaigns.waha import chat_id_for
+from campaigns.api.campaigns import campaign_json, delivery_json
+from campaigns.data.models import Campaign, Delivery
+from campaigns.sending.sender import ContactRejected
+from campaigns.sending.waha import chat_id_for
 from tests.reliability.figures import FIGURES
 
 DELIVERY_STATUSES = frozenset({"Sent", "Failed", "Unknown"})

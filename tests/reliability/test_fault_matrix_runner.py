@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import pytest
 
+from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker, runner_event
-from campaigns.runner import RunEvent, RunResult
-from campaigns.store import CampaignStore
+from campaigns.runner.service import RunEvent, RunResult
 from tests.builders import Builder
 from tests.fakewaha import FakeWaha
 from tests.reliability import invariants

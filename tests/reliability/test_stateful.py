@@ -31,9 +31,11 @@ from hypothesis.stateful import (
 )
 
 from campaigns import config
+from campaigns.data.store import CampaignStore, WrongStatus
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import RecordingInvoker, runner_event
-from campaigns.runner import RunEvent, RunResult
-from campaigns.senders import (
+from campaigns.runner.service import RunEvent, RunResult
+from campaigns.sending.sender import (
     ContactRejected,
     OutgoingMessage,
     SendNotAttempted,
@@ -41,8 +43,6 @@ from campaigns.senders import (
     SendResult,
     SessionState,
 )
-from campaigns.statuses import CampaignStatus
-from campaigns.store import CampaignStore, WrongStatus
 from tests.builders import Builder
 from tests.reliability import invariants
 from tests.reliability.faults import Clock, SimulatedCrash, runner, tick

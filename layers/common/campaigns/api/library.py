@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from campaigns.errors import Conflict, NotFound, Unprocessable, summarise
-from campaigns.models import Contact, ContactList, MediaLibraryItem, MessageTemplate, WhatsAppSession
+from campaigns.api.errors import Conflict, NotFound, Unprocessable, summarise
+from campaigns.data.models import Contact, ContactList, MediaLibraryItem, MessageTemplate, WhatsAppSession
+from campaigns.data.pagination import KeyShape, Page, read_page
 from campaigns.observability import logger
-from campaigns.pagination import KeyShape, Page, read_page
 from campaigns.timeutil import to_iso
 
 MAX_CONTACTS_PER_REQUEST = 1000
@@ -349,7 +349,7 @@ def session_statuses(names: Sequence[str]) -> dict[str, str]:
         return statuses
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    from campaigns.senders import build_sender  # only this route talks to WAHA
+    from campaigns.sending.sender import build_sender  # only this route talks to WAHA
 
     try:
         sender = build_sender()

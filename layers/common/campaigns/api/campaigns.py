@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from campaigns.api.errors import NotFound, Unprocessable
+from campaigns.api.library import first_session, get_contact_list, new_id, plausible_id
 from campaigns.config import settings
-from campaigns.errors import NotFound, Unprocessable
+from campaigns.data.models import Campaign, Delivery, MediaLibraryItem, MessageTemplate
+from campaigns.data.pagination import KeyShape, Page, read_page
+from campaigns.data.store import CampaignNotFound, CampaignStore
+from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 from campaigns.invoker import RunnerInvoker, default_invoker, runner_event
-from campaigns.library import first_session, get_contact_list, new_id, plausible_id
-from campaigns.models import Campaign, Delivery, MediaLibraryItem, MessageTemplate
 from campaigns.observability import logger
-from campaigns.pagination import KeyShape, Page, read_page
-from campaigns.statuses import CampaignStatus, DeliveryStatus
-from campaigns.store import CampaignNotFound, CampaignStore
 from campaigns.timeutil import to_iso
 
 if TYPE_CHECKING:
-    from campaigns.api_models import CreateCampaignIn
+    from campaigns.api.models import CreateCampaignIn
 
 REGISTER_A_SESSION = (
     "You hold no WhatsApp session: register one with POST /whatsapp-sessions before creating a campaign"

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from campaigns.config import Settings, settings
+from campaigns.data.models import Campaign
+from campaigns.data.store import CampaignStore, StoreConflict
+from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import RunnerInvoker, runner_event
-from campaigns.models import Campaign
 from campaigns.observability import logger
-from campaigns.statuses import CampaignStatus
-from campaigns.store import CampaignStore, StoreConflict
 
 
 def _stalled_reason(count: int) -> str:

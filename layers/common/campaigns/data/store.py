@@ -29,7 +29,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from campaigns.models import (
+from campaigns.data.models import (
     Campaign,
     Contact,
     ContactList,
@@ -38,7 +38,7 @@ from campaigns.models import (
     MessageTemplate,
     WhatsAppSession,
 )
-from campaigns.statuses import (
+from campaigns.domain.statuses import (
     CANCELLABLE,
     PAUSABLE,
     RESUMABLE,

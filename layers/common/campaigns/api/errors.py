@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from campaigns.data.store import CampaignNotFound, StoreConflict, WrongStatus
+from campaigns.domain.statuses import CANCELLABLE, PAUSABLE, RESUMABLE, RUNNABLE, CampaignStatus
 from campaigns.observability import logger
-from campaigns.statuses import CANCELLABLE, PAUSABLE, RESUMABLE, RUNNABLE, CampaignStatus
-from campaigns.store import CampaignNotFound, StoreConflict, WrongStatus
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response

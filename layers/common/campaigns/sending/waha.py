@@ -1,7 +1,7 @@
 """WAHA (WhatsApp HTTP API) client and the campaign sender built on it.
 
 `WahaClient` speaks WAHA's HTTP API and turns every failure into one of the
-runner's three outcomes (see `campaigns.senders`). The rule that decides the
+runner's three outcomes (see `campaigns.sending.sender`). The rule that decides the
 retry policy is the product's promise, "never a contact twice":
 
 - nothing was sent (connection refused, 503, rate limit): retry with backoff,
@@ -42,7 +42,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from campaigns.config import ConfigError, Settings
 from campaigns.observability import logger
-from campaigns.senders import (
+from campaigns.sending.sender import (
     ContactRejected,
     Media,
     OutgoingMessage,

@@ -20,11 +20,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
+from campaigns.data.models import Campaign, Contact, MediaLibraryItem
+from campaigns.data.store import CampaignStore, Outcome, RunLost, StoreConflict
+from campaigns.domain.personalise import render_message
+from campaigns.domain.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
 from campaigns.invoker import RunnerInvoker, runner_event
-from campaigns.models import Campaign, Contact, MediaLibraryItem
 from campaigns.observability import logger, metrics
-from campaigns.personalise import render_message
-from campaigns.senders import (
+from campaigns.sending.sender import (
     ContactRejected,
     Media,
     OutgoingMessage,
@@ -33,8 +35,6 @@ from campaigns.senders import (
     SendNotAttempted,
     SendOutcomeUnknown,
 )
-from campaigns.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
-from campaigns.store import CampaignStore, Outcome, RunLost, StoreConflict
 from campaigns.timeutil import utcnow
 
 GENERIC_FAILURE = (

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from pynamodb.exceptions import QueryError
 
-from campaigns.errors import InvalidPageToken
+from campaigns.api.errors import InvalidPageToken
 
 T = TypeVar("T")
 

@@ -139,7 +139,7 @@ def build_sender() -> Sender:
 
     cfg = settings()
     if cfg.waha_base_url:
-        from campaigns.waha import WahaSender
+        from campaigns.sending.waha import WahaSender
 
         return WahaSender.from_settings(cfg)
     return DryRunSender(keep_sent=False)

@@ -28,10 +28,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from campaigns.api.errors import BadRequest, invalid_request
+from campaigns.api.library import MAX_CONTACTS_PER_REQUEST, contacts_from_csv, normalise_phone_number
 from campaigns.config import settings
-from campaigns.errors import BadRequest, invalid_request
-from campaigns.library import MAX_CONTACTS_PER_REQUEST, contacts_from_csv, normalise_phone_number
-from campaigns.statuses import CampaignStatus, DeliveryStatus
+from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 
 M = TypeVar("M", bound=BaseModel)
 
