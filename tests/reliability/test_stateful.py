@@ -31,7 +31,8 @@ from hypothesis.stateful import (
 )
 
 from campaigns import config
-from campaigns.data.store import CampaignStore, WrongStatus
+from campaigns.data.store import CampaignStore
+from campaigns.domain.errors import WrongStatus
 from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import RecordingInvoker, runner_event
 from campaigns.runner.service import RunEvent, RunResult

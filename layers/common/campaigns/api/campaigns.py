@@ -18,7 +18,8 @@ from campaigns.api.library import first_session, get_contact_list, new_id, plaus
 from campaigns.config import settings
 from campaigns.data.models import Campaign, Delivery, MediaLibraryItem, MessageTemplate
 from campaigns.data.pagination import KeyShape, Page, read_page
-from campaigns.data.store import CampaignNotFound, CampaignStore
+from campaigns.data.store import CampaignStore
+from campaigns.domain.errors import CampaignNotFound
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 from campaigns.invoker import RunnerInvoker, default_invoker, runner_event
 from campaigns.observability import logger

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from campaigns.data.store import CampaignNotFound, StoreConflict, WrongStatus
+from campaigns.domain.errors import CampaignNotFound, StoreConflict, WrongStatus
 from campaigns.domain.statuses import CANCELLABLE, PAUSABLE, RESUMABLE, RUNNABLE, CampaignStatus
 from campaigns.observability import logger
 

@@ -38,6 +38,7 @@ from campaigns.data.models import (
     MessageTemplate,
     WhatsAppSession,
 )
+from campaigns.domain.errors import CampaignNotFound, RunLost, StoreConflict, WrongStatus
 from campaigns.domain.statuses import (
     CANCELLABLE,
     PAUSABLE,
@@ -53,26 +54,6 @@ UNKNOWN_AFTER_CRASH = (
     "delivered, so it is not sent again."
 )
 PAUSED_BY_USER = "Paused by the user"
-
-
-class StoreConflict(Exception):
-    """A conditional write lost: the campaign is not in the state the caller assumed."""
-
-
-class RunLost(StoreConflict):
-    """The caller's run token no longer holds the campaign (paused, cancelled, taken over)."""
-
-
-class CampaignNotFound(Exception):
-    """No such campaign, or it belongs to another user (the API answers 404 either way)."""
-
-
-class WrongStatus(StoreConflict):
-    def __init__(self, campaign_id: str, status: str, action: str) -> None:
-        super().__init__(f"Campaign {campaign_id} is {status}; cannot {action} it")
-        self.campaign_id = campaign_id
-        self.status = status
-        self.action = action
 
 
 def _conditional_failure(exc: Exception) -> bool:
