@@ -3,7 +3,6 @@ seeded straight into the tables, runners and senders."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
@@ -100,7 +99,7 @@ def quiet_function_logs() -> None:
 def settings(**overrides: Any):
     from campaigns.config import settings as current
 
-    return dataclasses.replace(current(), **overrides)
+    return current().model_copy(update=overrides)
 
 
 # ----------------------------------------------------------------- campaigns

@@ -21,9 +21,7 @@ from campaigns.sending.sender import DryRunSender, OutgoingMessage, SendResult, 
 
 
 def runner_settings(**overrides: Any) -> Settings:
-    base = settings()
-    values = {**base.__dict__, "handoff_margin_ms": 0, **overrides}
-    return Settings(**values)
+    return settings().model_copy(update={"handoff_margin_ms": 0, **overrides})
 
 
 class Budget:

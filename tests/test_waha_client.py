@@ -699,10 +699,15 @@ def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
 
 
 def test_from_settings_with_plain_key(fake_waha: FakeWaha, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = settings(monkeypatch, WAHA_BASE_URL=fake_waha.base_url, WAHA_API_KEY=fake_waha.api_key or "")
-    sender = WahaSender.from_settings(
-        cfg, env={"WAHA_CONNECT_TIMEOUT_S": "1.5", "WAHA_READ_TIMEOUT_S": "12", "WAHA_MAX_ATTEMPTS": "2"}
+    cfg = settings(
+        monkeypatch,
+        WAHA_BASE_URL=fake_waha.base_url,
+        WAHA_API_KEY=fake_waha.api_key or "",
+        WAHA_CONNECT_TIMEOUT_S="1.5",
+        WAHA_READ_TIMEOUT_S="12",
+        WAHA_MAX_ATTEMPTS="2",
     )
+    sender = WahaSender.from_settings(cfg)
     assert sender.client.timeout == (1.5, 12.0)
     assert sender.client.retry.max_attempts == 2
     assert sender.session_state("default").ready
@@ -733,7 +738,7 @@ def test_from_settings_reads_the_key_parameter(
     monkeypatch.setattr(parameters, "get_parameter", fake_getter("get_parameter"))
     monkeypatch.setattr(parameters, "get_secret", fake_getter("get_secret"))
     cfg = settings(monkeypatch, WAHA_BASE_URL=fake_waha.base_url, WAHA_API_KEY_PARAMETER=name)
-    sender = WahaSender.from_settings(cfg, env={})
+    sender = WahaSender.from_settings(cfg)
 
     sender.send(text())
 
@@ -762,9 +767,9 @@ def test_unreadable_key_parameter_pauses_without_details(fake_waha: FakeWaha) ->
     "env", [{"WAHA_READ_TIMEOUT_S": "soon"}, {"WAHA_CONNECT_TIMEOUT_S": "0"}, {"WAHA_MAX_ATTEMPTS": "0"}]
 )
 def test_from_settings_rejects_bad_knobs(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    cfg = settings(monkeypatch, WAHA_BASE_URL="http://127.0.0.1:9", WAHA_API_KEY="k")
-    with pytest.raises(ConfigError):
-        WahaSender.from_settings(cfg, env=env)
+    with pytest.raises(ConfigError) as caught:
+        settings(monkeypatch, WAHA_BASE_URL="http://127.0.0.1:9", WAHA_API_KEY="k", **env)
+    assert next(iter(env)) in str(caught.value)
 
 
 def test_unsupported_endpoint_is_not_attempted(fake_waha: FakeWaha) -> None:

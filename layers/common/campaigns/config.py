@@ -1,37 +1,25 @@
-"""Configuration from environment variables, read in one place.
+"""Configuration: one typed model of the environment, read once per process.
 
-Every setting has a default that works for the local stack; AWS deployments get
-theirs from template.yaml. `settings()` parses the environment once per process
-(cold start); tests call `reload_settings()` after changing it.
+Every variable the functions read is a field here, with a default that works for
+the local stack; AWS deployments get theirs from template.yaml. An empty value
+counts as unset. A value that cannot be used fails at cold start with its
+variable's name (`ConfigError`), not at the first request that needs it.
+`settings()` parses the environment once (cold start); tests call
+`reload_settings()` after changing it.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ConfigError(ValueError):
     """A setting is present but unusable."""
-
-
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _str(name: str, default: str | None = None) -> str | None:
-    raw = os.environ.get(name)
-    return raw if raw not in (None, "") else default
 
 
 @dataclass(frozen=True)
@@ -45,62 +33,98 @@ class TableNames:
     sessions: str
 
 
-@dataclass(frozen=True)
-class Settings:
-    region: str
-    dynamodb_endpoint: str | None
-    tables: TableNames
-    runner_function_name: str | None
-    waha_base_url: str | None
-    waha_api_key: str | None
-    waha_api_key_parameter: str | None
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", env_ignore_empty=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+    dynamodb_endpoint: str | None = None
+    table_prefix: str = "wcr-"
+    campaigns_table: str | None = None
+    contact_lists_table: str | None = None
+    contacts_table: str | None = None
+    templates_table: str | None = None
+    media_table: str | None = None
+    deliveries_table: str | None = None
+    sessions_table: str | None = None
+    runner_function_name: str | None = None
+    # The dashboard's origin, for the API's CORS headers.
+    frontend_origin: str = "*"
+
+    # WAHA; unset base URL = the dry-run sender.
+    waha_base_url: str | None = None
+    waha_api_key: str | None = Field(None, repr=False)
+    waha_api_key_parameter: str | None = None
+    waha_connect_timeout_s: float = Field(3.05, gt=0, allow_inf_nan=False)
+    # Keep it well above WAHA's ~5 s wait before it answers 422 for a session that is not WORKING.
+    waha_read_timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    waha_max_attempts: int = Field(3, ge=1)
+    # How long a run rides out WAHA failing (5xx, unreachable) before it pauses.
+    waha_outage_window_seconds: int = Field(600, ge=0)
+
     # Runner behaviour
-    chunk_size: int
-    handoff_margin_ms: int
-    lease_seconds: int
-    max_no_progress_invocations: int
-    default_min_delay_ms: int
-    default_max_delay_ms: int
+    chunk_size: int = Field(25, ge=1)
+    handoff_margin_ms: int = Field(20_000, ge=0)
+    lease_seconds: int = Field(120, ge=1, validation_alias=_env("RUN_LEASE_SECONDS", "lease_seconds"))
+    max_no_progress_invocations: int = Field(5, ge=1)
+    default_min_delay_ms: int = Field(30_000, ge=0)
+    default_max_delay_ms: int = Field(60_000, ge=0)
+    # Lambda's own limit: a run never plans for more than this per invocation.
+    runner_timeout_ms: int = Field(900_000, ge=1)
+
     # Schedule
-    dispatch_retry_seconds: int
-    max_campaigns_per_tick: int
+    dispatch_retry_seconds: int = Field(120, ge=1)
+    max_campaigns_per_tick: int = Field(200, ge=1)
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> Settings:
+        if self.default_max_delay_ms < self.default_min_delay_ms:
+            raise ValueError("DEFAULT_MAX_DELAY_MS must be >= DEFAULT_MIN_DELAY_MS")
+        return self
 
     @classmethod
-    def from_env(cls) -> Settings:
-        prefix = _str("TABLE_PREFIX", "wcr-")
-        tables = TableNames(
-            campaigns=_str("CAMPAIGNS_TABLE", f"{prefix}campaigns"),
-            contact_lists=_str("CONTACT_LISTS_TABLE", f"{prefix}contact-lists"),
-            contacts=_str("CONTACTS_TABLE", f"{prefix}contacts"),
-            templates=_str("TEMPLATES_TABLE", f"{prefix}message-templates"),
-            media=_str("MEDIA_TABLE", f"{prefix}media-items"),
-            deliveries=_str("DELIVERIES_TABLE", f"{prefix}deliveries"),
-            sessions=_str("SESSIONS_TABLE", f"{prefix}whatsapp-sessions"),
+    def from_env(cls, **overrides: Any) -> Settings:
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+    @property
+    def tables(self) -> TableNames:
+        prefix = self.table_prefix
+        return TableNames(
+            campaigns=self.campaigns_table or f"{prefix}campaigns",
+            contact_lists=self.contact_lists_table or f"{prefix}contact-lists",
+            contacts=self.contacts_table or f"{prefix}contacts",
+            templates=self.templates_table or f"{prefix}message-templates",
+            media=self.media_table or f"{prefix}media-items",
+            deliveries=self.deliveries_table or f"{prefix}deliveries",
+            sessions=self.sessions_table or f"{prefix}whatsapp-sessions",
         )
-        settings = cls(
-            region=_str("AWS_REGION", _str("AWS_DEFAULT_REGION", "us-east-1")),
-            dynamodb_endpoint=_str("DYNAMODB_ENDPOINT"),
-            tables=tables,
-            runner_function_name=_str("RUNNER_FUNCTION_NAME"),
-            waha_base_url=_str("WAHA_BASE_URL"),
-            waha_api_key=_str("WAHA_API_KEY"),
-            waha_api_key_parameter=_str("WAHA_API_KEY_PARAMETER"),
-            chunk_size=_int("CHUNK_SIZE", 25, minimum=1),
-            handoff_margin_ms=_int("HANDOFF_MARGIN_MS", 20_000),
-            lease_seconds=_int("RUN_LEASE_SECONDS", 120, minimum=1),
-            max_no_progress_invocations=_int("MAX_NO_PROGRESS_INVOCATIONS", 5, minimum=1),
-            default_min_delay_ms=_int("DEFAULT_MIN_DELAY_MS", 30_000),
-            default_max_delay_ms=_int("DEFAULT_MAX_DELAY_MS", 60_000),
-            dispatch_retry_seconds=_int("DISPATCH_RETRY_SECONDS", 120, minimum=1),
-            max_campaigns_per_tick=_int("MAX_CAMPAIGNS_PER_TICK", 200, minimum=1),
-        )
-        if settings.default_max_delay_ms < settings.default_min_delay_ms:
-            raise ConfigError("DEFAULT_MAX_DELAY_MS must be >= DEFAULT_MIN_DELAY_MS")
-        return settings
 
     def describe(self) -> dict[str, object]:
         """Settings safe to log (no secrets)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "waha_api_key"}
+        return self.model_dump(exclude={"waha_api_key"})
+
+
+def _describe(exc: ValidationError) -> str:
+    """'CHUNK_SIZE must be ... (got 'x')' for each unusable variable."""
+    problems = []
+    for error in exc.errors():
+        loc = error.get("loc") or ()
+        name = str(loc[0]).upper() if loc else "settings"
+        if name == "LEASE_SECONDS":
+            name = "RUN_LEASE_SECONDS"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        got = error.get("input")
+        shown = f" (got {got!r})" if loc and isinstance(got, str | int | float) else ""
+        problems.append(f"{name}: {message}{shown}")
+    return "Invalid configuration: " + "; ".join(problems)
 
 
 @lru_cache(maxsize=1)

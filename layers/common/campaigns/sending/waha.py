@@ -25,7 +25,6 @@ Environment knobs (read by `WahaSender.from_settings`): `WAHA_CONNECT_TIMEOUT_S`
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 import threading
@@ -776,8 +775,7 @@ class WahaSender:
         self._chat_ids: dict[tuple[str, str], str] = {}
 
     @classmethod
-    def from_settings(cls, cfg: Settings, env: Mapping[str, str] | None = None) -> WahaSender:
-        env = os.environ if env is None else env
+    def from_settings(cls, cfg: Settings) -> WahaSender:
         if not cfg.waha_base_url:
             raise ConfigError("WAHA_BASE_URL is not set")
         api_key: ApiKeySource
@@ -791,9 +789,9 @@ class WahaSender:
         client = WahaClient(
             cfg.waha_base_url,
             api_key,
-            connect_timeout_s=_env_float(env, "WAHA_CONNECT_TIMEOUT_S", DEFAULT_CONNECT_TIMEOUT_S),
-            read_timeout_s=_env_float(env, "WAHA_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT_S),
-            retry=RetryPolicy(max_attempts=_env_int(env, "WAHA_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
+            connect_timeout_s=cfg.waha_connect_timeout_s,
+            read_timeout_s=cfg.waha_read_timeout_s,
+            retry=RetryPolicy(max_attempts=cfg.waha_max_attempts),
         )
         return cls(client)
 
@@ -940,29 +938,3 @@ def _restriction_in(me: Any) -> str | None:
         )
         return MESSAGE_CAPPED
     return None
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be > 0, got {raw!r}")
-    return value
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < 1:
-        raise ConfigError(f"{name} must be >= 1, got {value}")
-    return value
