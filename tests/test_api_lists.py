@@ -29,6 +29,7 @@ def numbers(start: int, count: int) -> list[dict]:
 def test_create_answers_201_and_stores_normalised_contacts_in_order(alice):
     body = {
         "name": "  Customers  ",
+        "defaultCountry": "US",
         "contacts": [
             {"phoneNumber": "+1 (555) 000-0001", "firstName": "  Ana "},
             {"phoneNumber": "5550000002"},
@@ -41,10 +42,11 @@ def test_create_answers_201_and_stores_normalised_contacts_in_order(alice):
     assert answer.status == 201
     assert answer.json["name"] == "Customers"
     assert answer.json["contactCount"] == 3
+    assert answer.json["defaultCountry"] == "US"
     assert answer.json["id"].startswith("list_")
     assert contacts_of(answer.json["id"]) == [
         (0, "+15550000001", "Ana"),
-        (1, "+5550000002", None),
+        (1, "+15550000002", None),
         (2, "+442079460958", None),
     ]
 
@@ -72,7 +74,11 @@ def test_invalid_rows_are_rejected_with_their_positions_and_nothing_is_written(a
 
     assert answer.status == 422
     assert [d["position"] for d in answer.json["details"]] == [1, 2, 4]
-    assert all("7 to 15 digits" in d["message"] for d in answer.json["details"])
+    assert [d["message"].split(":")[0] for d in answer.json["details"]] == [
+        "written without a country",
+        "too long for +1 (US)",
+        "not a phone number",
+    ]
     assert "contacts[1].phoneNumber" in answer.message
     assert list(ContactList.scan()) == [] and list(Contact.scan()) == []
 
@@ -272,6 +278,174 @@ def test_a_csv_over_1000_rows_is_422(refused):
 
     assert answer.status == 422
     assert "1000" in answer.message
+
+
+# --------------------------------------------------------- phone numbers
+
+
+def test_one_number_written_with_extra_international_zeros_is_a_duplicate(alice):
+    body = {
+        "name": "L",
+        "contacts": [
+            {"phoneNumber": "+15551230001"},
+            {"phoneNumber": "+0015551230001"},
+            {"phoneNumber": "+00015551230001"},
+        ],
+    }
+
+    answer = alice.post("/contact-lists", body)
+
+    assert answer.status == 422
+    assert [(d["position"], d["duplicateOf"], d["phoneNumber"]) for d in answer.json["details"]] == [
+        (1, 0, "+15551230001"),
+        (2, 0, "+15551230001"),
+    ]
+    assert list(ContactList.scan()) == [] and list(Contact.scan()) == []
+
+
+def test_national_numbers_take_the_lists_default_country(alice):
+    body = {
+        "name": "UK",
+        "defaultCountry": "GB",
+        "contacts": [{"phoneNumber": "07911 123456"}, {"phoneNumber": "+1 (555) 123-4567"}],
+    }
+
+    answer = alice.post("/contact-lists", body)
+
+    assert answer.status == 201, answer.text
+    assert answer.json["defaultCountry"] == "GB"
+    assert contacts_of(answer.json["id"]) == [(0, "+447911123456", None), (1, "+15551234567", None)]
+
+
+def test_a_us_national_number_with_the_us_as_default_country(alice):
+    body = {"name": "US", "defaultCountry": "us", "contacts": [{"phoneNumber": "(555) 123-4567"}]}
+
+    answer = alice.post("/contact-lists", body)
+
+    assert answer.status == 201, answer.text
+    assert answer.json["defaultCountry"] == "US"
+    assert contacts_of(answer.json["id"]) == [(0, "+15551234567", None)]
+
+
+def test_a_national_number_without_a_default_country_is_refused_at_its_position(alice):
+    body = {"name": "L", "contacts": [{"phoneNumber": "+15551230001"}, {"phoneNumber": "(555) 123-4567"}]}
+
+    answer = alice.post("/contact-lists", body)
+
+    assert answer.status == 422
+    assert [(d["position"], d["field"]) for d in answer.json["details"]] == [(1, "contacts[1].phoneNumber")]
+    assert "defaultCountry" in answer.json["details"][0]["message"]
+    assert list(ContactList.scan()) == [] and list(Contact.scan()) == []
+
+
+def test_a_list_without_a_default_country_says_so(alice):
+    answer = alice.post("/contact-lists", {"name": "L", "contacts": [{"phoneNumber": "+447911123456"}]})
+
+    assert answer.status == 201
+    assert answer.json["defaultCountry"] is None
+
+
+@pytest.mark.parametrize("country", ["UK", "XX", "G", "GBR", ""])
+def test_a_default_country_that_is_no_region_code_is_422(refused, country):
+    body = {"name": "L", "defaultCountry": country, "contacts": [{"phoneNumber": "+447911123456"}]}
+
+    answer = refused.post("/contact-lists", body)
+
+    assert answer.status == 422
+    assert [d["field"] for d in answer.json["details"]] == ["defaultCountry"]
+    assert "ISO 3166" in answer.json["details"][0]["message"]
+
+
+def test_a_number_too_long_for_its_country_is_refused_with_the_reason(alice):
+    answer = alice.post("/contact-lists", {"name": "L", "contacts": [{"phoneNumber": "+44 79111 2345678"}]})
+
+    assert answer.status == 422
+    assert answer.json["details"][0]["position"] == 0
+    assert "too long for +44 (GB)" in answer.json["details"][0]["message"]
+
+
+def test_digits_of_other_scripts_are_numbers_too(alice):
+    answer = alice.post("/contact-lists", {"name": "L", "contacts": [{"phoneNumber": "+٤٤ ٧٩١١ ١٢٣٤٥٦"}]})
+
+    assert answer.status == 201, answer.text
+    assert contacts_of(answer.json["id"]) == [(0, "+447911123456", None)]
+
+
+def test_a_csv_upload_takes_its_default_country_from_the_query(alice):
+    text = "phoneNumber,firstName\n07911 123456,Ann\n+33 6 12 34 56 78,Zoe\n"
+
+    answer = alice.post(
+        "/contact-lists", raw_body=text, headers=CSV, query={"name": "L", "defaultCountry": "GB"}
+    )
+
+    assert answer.status == 201, answer.text
+    assert answer.json["defaultCountry"] == "GB"
+    assert contacts_of(answer.json["id"]) == [(0, "+447911123456", "Ann"), (1, "+33612345678", "Zoe")]
+
+
+def test_a_csv_upload_with_a_default_country_that_is_no_region_is_422(refused):
+    text = "phoneNumber\n07911 123456\n"
+
+    answer = refused.post(
+        "/contact-lists", raw_body=text, headers=CSV, query={"name": "L", "defaultCountry": "UK"}
+    )
+
+    assert answer.status == 422
+    assert [d["field"] for d in answer.json["details"]] == ["defaultCountry"]
+
+
+def test_appends_read_national_numbers_with_the_lists_default_country(alice):
+    created = alice.post(
+        "/contact-lists",
+        {"name": "UK", "defaultCountry": "GB", "contacts": [{"phoneNumber": "07911 123456"}]},
+    ).json
+
+    answer = alice.post(
+        f"/contact-lists/{created['id']}/contacts", {"contacts": [{"phoneNumber": "07911 123457"}]}
+    )
+    csv = alice.post(
+        f"/contact-lists/{created['id']}/contacts", raw_body="phoneNumber\n020 7946 0958\n", headers=CSV
+    )
+
+    assert (answer.status, csv.status) == (200, 200), (answer.text, csv.text)
+    assert [c[1] for c in contacts_of(created["id"])] == ["+447911123456", "+447911123457", "+442079460958"]
+
+
+def test_an_append_refuses_a_number_the_list_has_in_another_notation(alice):
+    created = alice.post(
+        "/contact-lists",
+        {"name": "UK", "defaultCountry": "GB", "contacts": [*numbers(0, 1), {"phoneNumber": "07911 123456"}]},
+    ).json
+
+    answer = alice.post(
+        f"/contact-lists/{created['id']}/contacts",
+        {"contacts": [{"phoneNumber": "+33612345678"}, {"phoneNumber": "0044 7911 123456"}]},
+    )
+
+    assert answer.status == 422
+    assert answer.json["details"] == [
+        {
+            "in": "body",
+            "field": "contacts[1].phoneNumber",
+            "position": 1,
+            "phoneNumber": "+447911123456",
+            "message": "already in the list at index 1",
+            "existingIndex": 1,
+        }
+    ]
+    assert len(contacts_of(created["id"])) == 2
+
+
+def test_an_append_without_a_default_country_refuses_national_numbers(alice):
+    created = alice.post("/contact-lists", {"name": "L", "contacts": numbers(0, 1)}).json
+
+    answer = alice.post(
+        f"/contact-lists/{created['id']}/contacts", {"contacts": [{"phoneNumber": "07911 123456"}]}
+    )
+
+    assert answer.status == 422
+    assert answer.json["details"][0]["position"] == 0
+    assert len(contacts_of(created["id"])) == 1
 
 
 # ----------------------------------------------------------------- reads

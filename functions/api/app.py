@@ -165,15 +165,21 @@ def openapi_json():
     operation_id="createContactList",
     status_code=201,
     tags=["contact lists"],
-    summary="Create a contact list (JSON, or CSV with ?name=)",
+    summary="Create a contact list (JSON, or CSV with ?name=&defaultCountry=)",
     responses=answers(201, "The new list", 400, 422),
 )
-def create_contact_list(name: Annotated[str | None, Query(max_length=200)] = None) -> ContactListOut:
+def create_contact_list(
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    default_country: Annotated[str | None, Query(alias="defaultCountry", max_length=8)] = None,
+) -> ContactListOut:
     user_id = caller()
+    body, content_type = app.current_event.decoded_body, _content_type()
     request = parse_contacts_request(
-        CreateContactListIn, app.current_event.decoded_body, _content_type(), name=name
+        CreateContactListIn, body, content_type, name=name, defaultCountry=default_country
     )
-    item = library.create_contact_list(user_id, request.name, request.contacts, utcnow())
+    item = library.create_contact_list(
+        user_id, request.name, request.contacts, utcnow(), request.default_country
+    )
     return library.contact_list_json(item)
 
 

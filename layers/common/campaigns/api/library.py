@@ -8,10 +8,12 @@ with a conditional write.
 Contacts keep a stable, 0-based order. Appending reserves an index range with one
 atomic ADD on the list's `contactCount` and writes the contacts at those indexes,
 so concurrent appends to one list never overlap. Every row is validated before
-anything is written. Duplicate phone numbers are refused (422), within the request
-and against the list, because a campaign must never message a number twice. (Two
-appends racing with the same new number can both pass the check; the runner
-messages by contact, so such a number would receive the campaign twice.)
+anything is written. Phone numbers are stored in E.164, read with the list's
+`defaultCountry` when written in national format (`campaigns.domain.phones`).
+Duplicates are refused (422) on the E.164 number, within the request and against
+the list, because a campaign must never message a number twice. (Two appends
+racing with the same new number can both pass the check; the runner messages by
+contact, so such a number would receive the campaign twice.)
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from campaigns.api.errors import Conflict, NotFound, Unprocessable, summarise
 from campaigns.data.models import Contact, ContactList, MediaLibraryItem, MessageTemplate, WhatsAppSession
 from campaigns.data.pagination import KeyShape, Page, read_page
+from campaigns.domain.phones import PhoneNumberRefused, to_e164
 from campaigns.observability import logger
 from campaigns.timeutil import to_iso
 
@@ -38,12 +41,18 @@ MAX_ID_CHARS = 128
 UNKNOWN_STATUS = "unknown"
 SESSION_STATUS_DEADLINE_S = 8.0
 
-_SEPARATORS = re.compile(r"[\s\-.()]")
-_PHONE = re.compile(r"\+?[0-9]{7,15}")
-PHONE_RULE = "must be 7 to 15 digits with an optional leading + (spaces, dashes, dots, brackets allowed)"
-
 
 class NewContact(Protocol):
+    """A contact as the request gives it: the number as written."""
+
+    phone_number: str
+    first_name: str | None
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """A contact as it is stored: the number in E.164."""
+
     phone_number: str
     first_name: str | None
 
@@ -59,14 +68,6 @@ def plausible_id(item_id: str) -> bool:
     return 0 < len(item_id) <= MAX_ID_CHARS
 
 
-def normalise_phone_number(raw: str) -> str:
-    """`+<digits>`, or ValueError. The number is taken as international: no country is guessed."""
-    compact = _SEPARATORS.sub("", raw)
-    if not _PHONE.fullmatch(compact):
-        raise ValueError(PHONE_RULE)
-    return "+" + compact.lstrip("+")
-
-
 # ------------------------------------------------------------------ contact lists
 
 
@@ -75,6 +76,7 @@ def contact_list_json(item: ContactList) -> dict[str, Any]:
         "id": item.id,
         "name": item.name,
         "contactCount": int(item.contact_count or 0),
+        "defaultCountry": item.default_country,
         "createdAt": to_iso(item.created_at),
         "updatedAt": to_iso(item.updated_at),
     }
@@ -97,34 +99,57 @@ def list_contact_lists(user_id: str, limit: int, token: str | None) -> Page[Cont
 
 
 def create_contact_list(
-    user_id: str, name: str, contacts: Sequence[NewContact], now: datetime
+    user_id: str,
+    name: str,
+    contacts: Sequence[NewContact],
+    now: datetime,
+    default_country: str | None = None,
 ) -> ContactList:
-    _refuse_duplicates(contacts, existing={})
+    rows = _rows(contacts, default_country)
+    _refuse_duplicates(rows, existing={})
     item = ContactList(
         user_id=user_id,
         id=new_id("list"),
         name=name,
-        contact_count=len(contacts),
+        default_country=default_country,
+        contact_count=len(rows),
         created_at=now,
         updated_at=now,
     )
     # Contacts first: if the list item cannot be written, they are orphans no one reads.
-    _write_contacts(item.id, 0, contacts)
+    _write_contacts(item.id, 0, rows)
     item.save(condition=ContactList.id.does_not_exist())
     return item
 
 
 def append_contacts(user_id: str, list_id: str, contacts: Sequence[NewContact], now: datetime) -> ContactList:
     contact_list = get_contact_list(user_id, list_id)
-    _refuse_duplicates(contacts, existing=_phone_numbers_of(list_id))
+    rows = _rows(contacts, contact_list.default_country)
+    _refuse_duplicates(rows, existing=_phone_numbers_of(list_id))
     # ADD is atomic: concurrent appends each get their own range of indexes.
     contact_list.update(
-        actions=[ContactList.contact_count.add(len(contacts)), ContactList.updated_at.set(now)],
+        actions=[ContactList.contact_count.add(len(rows)), ContactList.updated_at.set(now)],
         condition=ContactList.id.exists(),
     )
-    start = int(contact_list.contact_count) - len(contacts)
-    _write_contacts(list_id, start, contacts)
+    start = int(contact_list.contact_count) - len(rows)
+    _write_contacts(list_id, start, rows)
     return contact_list
+
+
+def _rows(contacts: Sequence[NewContact], default_country: str | None) -> list[ContactRow]:
+    """The contacts with their numbers in E.164; every refused number is reported
+    with its position, and then nothing is written."""
+    rows: list[ContactRow] = []
+    details: list[dict[str, Any]] = []
+    for position, contact in enumerate(contacts):
+        try:
+            rows.append(ContactRow(to_e164(contact.phone_number, default_country), contact.first_name))
+        except PhoneNumberRefused as exc:
+            field = f"contacts[{position}].phoneNumber"
+            details.append({"in": "body", "field": field, "message": str(exc), "position": position})
+    if details:
+        raise Unprocessable(summarise(details), details)
+    return rows
 
 
 def _phone_numbers_of(list_id: str) -> dict[str, int]:
@@ -134,7 +159,7 @@ def _phone_numbers_of(list_id: str) -> dict[str, int]:
     return numbers
 
 
-def _refuse_duplicates(contacts: Sequence[NewContact], existing: dict[str, int]) -> None:
+def _refuse_duplicates(contacts: Sequence[ContactRow], existing: dict[str, int]) -> None:
     seen: dict[str, int] = {}
     details: list[dict[str, Any]] = []
     for position, contact in enumerate(contacts):
@@ -167,7 +192,7 @@ def _refuse_duplicates(contacts: Sequence[NewContact], existing: dict[str, int])
         raise Unprocessable(summarise(details, "Duplicate phone numbers (nothing was saved)"), details)
 
 
-def _write_contacts(list_id: str, start: int, contacts: Iterable[NewContact]) -> None:
+def _write_contacts(list_id: str, start: int, contacts: Iterable[ContactRow]) -> None:
     with Contact.batch_write() as batch:
         for offset, contact in enumerate(contacts):
             batch.save(
@@ -390,7 +415,6 @@ __all__ = [
     "list_templates",
     "media_item_json",
     "new_id",
-    "normalise_phone_number",
     "plausible_id",
     "register_session",
     "session_json",

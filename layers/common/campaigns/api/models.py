@@ -29,8 +29,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from campaigns.api.errors import BadRequest, invalid_request
-from campaigns.api.library import MAX_CONTACTS_PER_REQUEST, contacts_from_csv, normalise_phone_number
+from campaigns.api.library import MAX_CONTACTS_PER_REQUEST, contacts_from_csv
 from campaigns.config import settings
+from campaigns.domain.phones import normalise_country
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,17 +65,13 @@ class ContactIn(RequestModel):
         str,
         Field(
             max_length=64,
-            description="7 to 15 digits with an optional leading +; spaces, dashes, dots and "
-            "brackets are ignored. Stored as +<digits>.",
+            description="Starting with + or 00 and the country code, or in national format "
+            "when the list has a defaultCountry; spaces and punctuation are ignored. Stored "
+            "in E.164; a number that does not fit its country is refused.",
             examples=["+15551234567"],
         ),
     ]
     first_name: Annotated[str | None, Field(max_length=100, examples=["Ana"])] = None
-
-    @field_validator("phone_number")
-    @classmethod
-    def _normalised(cls, value: str) -> str:
-        return normalise_phone_number(value)
 
     @field_validator("first_name")
     @classmethod
@@ -85,15 +82,31 @@ class ContactIn(RequestModel):
 
 
 Contacts = Annotated[list[ContactIn], Field(max_length=MAX_CONTACTS_PER_REQUEST)]
+Country = Annotated[
+    str,
+    Field(
+        max_length=8,
+        description="ISO 3166 alpha-2: the country of numbers written in national format, "
+        "in this request and in later appends.",
+        examples=["GB"],
+    ),
+]
 
 
 class CreateContactListIn(RequestModel):
     """A list and its first contacts (up to 1,000; append more with
     POST /contact-lists/{id}/contacts). Also accepted as text/csv with a
-    `phoneNumber,firstName` header and the name in `?name=`."""
+    `phoneNumber,firstName` header, the name in `?name=` and the default country
+    in `?defaultCountry=`."""
 
     name: Name
+    default_country: Country | None = None
     contacts: Contacts = Field(default_factory=list)
+
+    @field_validator("default_country")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_country(value)
 
 
 class AppendContactsIn(RequestModel):
@@ -222,6 +235,7 @@ class ContactListOut(ResponseModel):
     id: str
     name: str
     contact_count: int
+    default_country: str | None
     created_at: str
     updated_at: str | None
 
@@ -397,7 +411,8 @@ CONTACT_UPLOADS: dict[tuple[str, str], type[BaseModel]] = {
 _CSV_BODY = {
     "type": "string",
     "description": "CSV with a header line `phoneNumber,firstName` (firstName optional), at most "
-    "1,000 rows. For POST /contact-lists the name comes from `?name=`.",
+    "1,000 rows. For POST /contact-lists the name comes from `?name=` and the default "
+    "country from `?defaultCountry=`.",
 }
 
 

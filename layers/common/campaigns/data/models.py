@@ -106,6 +106,9 @@ class ContactList(Model):
     user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
     id = UnicodeAttribute(range_key=True)
     name = UnicodeAttribute()
+    # ISO 3166 alpha-2: the country of numbers written in national format, at
+    # creation and in every append.
+    default_country = UnicodeAttribute(null=True, attr_name="defaultCountry")
     contact_count = NumberAttribute(default=0, attr_name="contactCount")
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     updated_at = UTCDateTimeAttribute(null=True, attr_name="updatedAt")
