@@ -11,7 +11,7 @@ import pytest
 from campaigns.api.errors import InvalidPageToken
 from campaigns.data.models import Campaign, Delivery
 from campaigns.data.pagination import KeyShape, decode_token, encode_token
-from campaigns.data.store import PAUSED_BY_USER
+from campaigns.data.user_commands import PAUSED_BY_USER
 from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import runner_event, set_default_invoker
 from campaigns.timeutil import parse_iso, utcnow

@@ -12,6 +12,7 @@ import pytest
 from campaigns.data.store import CampaignStore
 from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import runner_event
+from campaigns.runner.contacts import ContactCursor
 from campaigns.runner.service import GENERIC_FAILURE, RunResult
 from campaigns.sending.sender import DryRunSender, Media, OutgoingMessage
 from campaigns.timeutil import utcnow
@@ -119,7 +120,7 @@ def test_saves_last_processed_index_after_each_contact(build):
 
 def resume(campaign) -> None:
     """POST /resume: Paused -> Scheduled and due now."""
-    CampaignStore().request_resume(campaign.id, campaign.user_id, utcnow())
+    CampaignStore().commands.resume(campaign.id, campaign.user_id, utcnow())
 
 
 def test_resumes_from_the_contact_after_the_last_processed_one(build):
@@ -275,7 +276,7 @@ def test_a_pause_written_while_running_stops_the_run_at_the_next_contact(build):
 
     def before_send(message: OutgoingMessage, count: int) -> None:
         if count == 1:  # while the second contact is being sent, the user pauses
-            store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+            store.commands.pause(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(sender=RecordingSender(before_send))
     assert harness.run(campaign.id) is RunResult.STOPPED
@@ -286,7 +287,7 @@ def test_a_pause_written_while_running_stops_the_run_at_the_next_contact(build):
     assert len(harness.sender.sent) == 2 and len(deliveries(campaign)) == 2
 
     # Resume: the run continues at the next contact and never repeats one.
-    store.request_resume(campaign.id, campaign.user_id, utcnow())
+    store.commands.resume(campaign.id, campaign.user_id, utcnow())
     assert harness.run(campaign.id) is RunResult.COMPLETED
     assert [m.phone_number for m in harness.sender.sent] == [f"+1555{i:07d}" for i in range(6)]
 
@@ -297,7 +298,7 @@ def test_a_cancel_written_while_running_stops_the_run(build):
 
     def before_send(message: OutgoingMessage, count: int) -> None:
         if count == 2:
-            store.cancel_by_user(campaign.id, campaign.user_id, utcnow())
+            store.commands.cancel(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(sender=RecordingSender(before_send))
     assert harness.run(campaign.id) is RunResult.STOPPED
@@ -409,16 +410,13 @@ def test_contacts_are_read_in_pages_from_the_resume_point(build):
 
 def test_ten_thousand_contacts_are_read_in_pages_never_all_at_once(build):
     contact_list = build.contact_list(10_000)
-    store = CampaignStore()
-    largest_page = 0
+    cursor = ContactCursor(CampaignStore().reads, contact_list.id, 0, 10_000, 250, sleep=lambda s: None)
     seen = 0
     with count_dynamodb_requests() as counts:
-        for page in store.contact_pages(contact_list.id, 0, 250, 10_000):
-            largest_page = max(largest_page, len(page))
-            assert int(page[0].index) == seen
-            seen += len(page)
+        for contact in cursor:
+            assert int(contact.index) == seen
+            seen += 1
     assert seen == 10_000
-    assert largest_page == 250
     assert counts["Query"] == 40 and counts["Query.Limit.max"] == 250
 
 
@@ -466,7 +464,7 @@ def test_a_pause_during_a_long_wait_stops_the_run_before_the_next_send(build):
 
     def sleep_then_pause(seconds: float) -> None:
         original_sleep(seconds)
-        store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+        store.commands.pause(campaign.id, campaign.user_id, utcnow())
 
     clock.sleep = sleep_then_pause
     assert harness.run(campaign.id) is RunResult.STOPPED
@@ -474,14 +472,19 @@ def test_a_pause_during_a_long_wait_stops_the_run_before_the_next_send(build):
     assert reload(campaign).last_processed_contact_index == 0
 
 
-def test_a_gap_in_the_list_indexes_does_not_stall_the_run(build):
+def test_a_contact_missing_from_the_list_is_never_stepped_over(build):
     from campaigns.data.models import Contact
 
     campaign = build.campaign(5)
     Contact(list_id=campaign.contact_list_id, index=2).delete()
     harness = Harness()
-    assert harness.run(campaign.id) is RunResult.COMPLETED
-    assert [d.contact_index for d in deliveries(campaign)] == [0, 1, 3, 4]
+
+    assert harness.run(campaign.id) is RunResult.PAUSED
+
+    after = reload(campaign)
+    assert [d.contact_index for d in deliveries(campaign)] == [0, 1]
+    assert after.last_processed_contact_index == 1
+    assert "Contact #3 of the list could not be read" in after.pause_reason
 
 
 def test_a_late_first_event_after_the_user_paused_sends_nothing(build):
@@ -490,7 +493,7 @@ def test_a_late_first_event_after_the_user_paused_sends_nothing(build):
 
     def pause_at_second(message: OutgoingMessage, count: int) -> None:
         if count == 1:
-            store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+            store.commands.pause(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(sender=RecordingSender(pause_at_second))
     assert harness.run(campaign.id) is RunResult.STOPPED

@@ -48,6 +48,7 @@ def test_the_continuation_event_carries_on_when_its_token_holds_the_run(build, i
         status=CampaignStatus.RUNNING,
         last_processed=1,
         run_token=event["runToken"],
+        pending_hop=event["hop"],  # as the hand-off that sent this event left it
     )
 
     result = app.lambda_handler(event, SimulatedContext("runner"))
@@ -73,7 +74,7 @@ def test_an_invalid_event_is_refused_without_raising(tables, event):
 
 
 def test_the_functions_dry_run_sender_keeps_nothing_across_warm_invocations(build, invoker):
-    from campaigns.sending.sender import build_sender
+    from campaigns.sending.factory import build_sender
 
     sender = build_sender()
     event = load("runner.json")

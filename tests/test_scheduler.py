@@ -92,7 +92,7 @@ def test_a_campaign_without_scheduled_at_waits_for_a_manual_run(build):
 def test_a_lost_run_invocation_is_recovered_by_the_next_tick(build):
     campaign = build.campaign(2)
     # The API flipped the campaign for `run`, but its runner invocation never arrived.
-    CampaignStore().request_run(campaign.id, campaign.user_id, utcnow())
+    CampaignStore().commands.run(campaign.id, campaign.user_id, utcnow())
     invoker = RecordingInvoker()
 
     assert tick(invoker).started == [campaign.id]
@@ -105,7 +105,7 @@ def test_a_lost_run_invocation_is_recovered_by_the_next_tick(build):
 
 def test_a_lost_resume_invocation_is_recovered_by_the_next_tick(build):
     campaign = build.campaign(2, status=CampaignStatus.PAUSED)
-    CampaignStore().request_resume(campaign.id, campaign.user_id, utcnow())
+    CampaignStore().commands.resume(campaign.id, campaign.user_id, utcnow())
     invoker = RecordingInvoker()
     assert tick(invoker).started == [campaign.id]
     harness = Harness()
@@ -151,11 +151,14 @@ def test_a_dead_runner_cannot_record_after_the_takeover(build):
     old = reload(campaign)
     tick(RecordingInvoker(), now=after_lease())
 
-    from campaigns.data.store import Outcome, RunLost
+    from campaigns.domain.errors import RunLost
+    from campaigns.domain.outcomes import Outcome
     from campaigns.domain.statuses import DeliveryStatus
 
     with pytest.raises(RunLost):
-        CampaignStore().record(old, old.run_token, 0, "+15550000000", Outcome(DeliveryStatus.SENT), utcnow())
+        CampaignStore().run.record(
+            old.id, old.run_token, 0, "+15550000000", Outcome(DeliveryStatus.SENT), utcnow()
+        )
     assert [d.status for d in deliveries(campaign)] == ["Unknown"]
 
 
@@ -226,7 +229,7 @@ def test_a_contact_in_flight_when_its_runner_died_is_settled_after_a_pause_or_ca
     with pytest.raises(SimulatedCrash):
         harness.run(campaign.id)
     store = CampaignStore()
-    getattr(store, f"{stop}_by_user")(campaign.id, campaign.user_id, utcnow())
+    getattr(store.commands, stop)(campaign.id, campaign.user_id, utcnow())
     stopped = reload(campaign)
     assert stopped.in_flight_index == 1 and stopped.due_at == stopped.lease_expires_at
 
@@ -241,7 +244,7 @@ def test_a_contact_in_flight_when_its_runner_died_is_settled_after_a_pause_or_ca
     assert after.in_flight_index is None and after.due_at is None
     assert invoker.events == []  # nothing is started
     if stop == "pause":  # and a resume carries on after the Unknown contact
-        store.request_resume(campaign.id, campaign.user_id, utcnow())
+        store.commands.resume(campaign.id, campaign.user_id, utcnow())
         assert Harness().run(campaign.id) is RunResult.COMPLETED
         assert [d.status for d in deliveries(campaign)] == ["Sent", "Unknown", "Sent", "Sent"]
 
@@ -252,7 +255,7 @@ def test_a_pause_while_a_live_runner_sends_is_cleared_from_the_schedule_once_rec
 
     def pause_mid_send(message: OutgoingMessage, count: int) -> None:
         if count == 1:
-            store.pause_by_user(campaign.id, campaign.user_id, utcnow())
+            store.commands.pause(campaign.id, campaign.user_id, utcnow())
 
     assert Harness(sender=RecordingSender(pause_mid_send)).run(campaign.id) is RunResult.STOPPED
     paused = reload(campaign)

@@ -31,7 +31,8 @@ from campaigns.invoker import RecordingInvoker
 from campaigns.runner.service import CampaignRunner
 from campaigns.schedule.tick import ScheduleTick, TickReport
 from campaigns.sending.sender import OutgoingMessage, SendResult, SessionState
-from campaigns.sending.waha import RetryPolicy, WahaClient, WahaSender
+from campaigns.sending.waha_client import RetryPolicy, WahaClient
+from campaigns.sending.waha_sender import WahaSender
 from campaigns.timeutil import utcnow
 from tests.runner_harness import runner_settings
 
@@ -76,9 +77,8 @@ class CrashingSender:
         self.calls = 0
         self.crashes = 0
 
-    @property
-    def max_send_ms(self) -> int:
-        return int(self.inner.max_send_ms)
+    def worst_case_ms(self, plan: Any) -> int:
+        return int(self.inner.worst_case_ms(plan))
 
     def session_state(self, session: str) -> SessionState:
         return self.inner.session_state(session)

@@ -75,7 +75,7 @@ def drain(
     while len(results) < limit:
         events = invoker.pop_all()
         if not events:
-            campaign = store.get_campaign(campaign_id)
+            campaign = store.reads.get_campaign(campaign_id)
             if campaign is None or campaign.status not in ("Running", "Scheduled"):
                 return results
             clock.past_lease()
@@ -157,11 +157,11 @@ def test_a_crash_then_pause_and_resume_settles_the_in_flight_contact_once(
         runner(crashing, invoker, clock).run(RunEvent(campaign.id), unlimited, "runner")
     FIGURES.fault(SUITE)
     store = CampaignStore()
-    store.pause_by_user(campaign.id, campaign.user_id, clock())
+    store.commands.pause(campaign.id, campaign.user_id, clock())
     check(campaign.id, fake_waha, N, allowance=1, settled=False)
 
     # Resumed while the dead runner's lease still runs: not taken yet (it may be alive).
-    store.request_resume(campaign.id, campaign.user_id, clock())
+    store.commands.resume(campaign.id, campaign.user_id, clock())
     assert (
         runner(crashing, invoker, clock).run(RunEvent(campaign.id), unlimited, "runner") is RunResult.SKIPPED
     )
@@ -183,7 +183,7 @@ def test_a_crash_then_cancel_still_records_the_in_flight_contact_unknown(
     with pytest.raises(SimulatedCrash):
         runner(crashing, invoker, clock).run(RunEvent(campaign.id), unlimited, "runner")
     FIGURES.fault(SUITE)
-    CampaignStore().cancel_by_user(campaign.id, campaign.user_id, clock())
+    CampaignStore().commands.cancel(campaign.id, campaign.user_id, clock())
     # Whatever the schedule does later, the contact whose message went out must end Unknown.
     for _ in range(3):
         clock.past_lease()
@@ -279,13 +279,13 @@ def test_a_late_copy_of_the_first_event_does_not_restart_a_campaign_the_user_pau
     campaign = build.campaign(N)
     invoker, clock = RecordingInvoker(), Clock()
     store = CampaignStore()
-    store.request_run(campaign.id, campaign.user_id, clock())
+    store.commands.run(campaign.id, campaign.user_id, clock())
     event = runner_event(campaign.id)
     assert runner(waha_sender(fake_waha), invoker, clock).run(RunEvent.parse(event), Budget(2), "runner") is (
         RunResult.HANDED_OFF
     )
     invoker.pop_all()  # the hand-off is lost, or still queued: it will find the run paused
-    store.pause_by_user(campaign.id, campaign.user_id, clock())
+    store.commands.pause(campaign.id, campaign.user_id, clock())
     sent_before = len(fake_waha.sent())
 
     # Lambda delivers the first event again (at-least-once), after the user's pause.
@@ -339,7 +339,7 @@ def test_persistent_throttling_ends_failed_or_resumable_and_never_sends_twice(
     campaign = build.campaign(N)
     store = CampaignStore()
     invoker, clock = RecordingInvoker(), Clock()
-    store.request_run(campaign.id, campaign.user_id, clock())  # as POST /run leaves it
+    store.commands.run(campaign.id, campaign.user_id, clock())  # as POST /run leaves it
 
     with dynamodb_errors(operation, after=after) as fault:
         result = runner(waha_sender(fake_waha), invoker, clock).run(

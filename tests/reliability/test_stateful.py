@@ -70,7 +70,8 @@ class ScriptedSender:
     the process dies just before it or just after it, its outcome is unknown (having
     gone out or not), or the session drops right before it."""
 
-    max_send_ms = 0
+    def worst_case_ms(self, plan: object) -> int:
+        return 0
 
     def __init__(self) -> None:
         self.sent: list[OutgoingMessage] = []
@@ -157,10 +158,10 @@ class CampaignMachine(RuleBasedStateMachine):
 
     def _user(self, action: str) -> bool:
         transition = {
-            "run": self.store.request_run,
-            "resume": self.store.request_resume,
-            "pause": self.store.pause_by_user,
-            "cancel": self.store.cancel_by_user,
+            "run": self.store.commands.run,
+            "resume": self.store.commands.resume,
+            "pause": self.store.commands.pause,
+            "cancel": self.store.commands.cancel,
         }[action]
         try:
             transition(self.campaign_id, self.user_id, self.clock())
@@ -309,7 +310,7 @@ class CampaignMachine(RuleBasedStateMachine):
             if self.pending:
                 self._invoke(self.pending.pop(0), None)
                 continue
-            status = self.store.get_campaign(self.campaign_id).status
+            status = self.store.reads.get_campaign(self.campaign_id).status
             if status in FINAL:
                 break
             if status == CampaignStatus.PAUSED.value:

@@ -165,7 +165,7 @@ def _session_for(user_id: str, requested: str | None) -> str:
                 REGISTER_A_SESSION, [{"in": "body", "field": "wahaSession", "message": "none held"}]
             )
         return first
-    if campaign_store().session_holder(requested) != user_id:
+    if campaign_store().reads.session_holder(requested) != user_id:
         raise Unprocessable(
             f"wahaSession: you do not hold the WhatsApp session {requested!r}; register it first",
             [{"in": "body", "field": "wahaSession", "message": "not one of your sessions"}],
@@ -179,7 +179,7 @@ def _session_for(user_id: str, requested: str | None) -> str:
 def get_campaign(user_id: str, campaign_id: str) -> Campaign:
     if not plausible_id(campaign_id):
         raise CampaignNotFound(campaign_id)
-    return campaign_store().get_owned_campaign(campaign_id, user_id)
+    return campaign_store().reads.get_owned_campaign(campaign_id, user_id)
 
 
 def list_campaigns(user_id: str, limit: int, token: str | None) -> Page[Campaign]:
@@ -220,7 +220,7 @@ def run_campaign(
     the runner is invoked asynchronously. The request never waits for the run."""
     if not plausible_id(campaign_id):
         raise CampaignNotFound(campaign_id)
-    campaign = campaign_store().request_run(campaign_id, user_id, now)
+    campaign = campaign_store().commands.run(campaign_id, user_id, now)
     _start_runner(campaign.id, invoker)
     return campaign
 
@@ -232,7 +232,7 @@ def resume_campaign(
     runner is invoked at once."""
     if not plausible_id(campaign_id):
         raise CampaignNotFound(campaign_id)
-    campaign = campaign_store().request_resume(campaign_id, user_id, now)
+    campaign = campaign_store().commands.resume(campaign_id, user_id, now)
     _start_runner(campaign.id, invoker)
     return campaign
 
@@ -241,14 +241,14 @@ def pause_campaign(user_id: str, campaign_id: str, now: datetime) -> Campaign:
     """Scheduled or Running -> Paused; a runner notices at its next contact."""
     if not plausible_id(campaign_id):
         raise CampaignNotFound(campaign_id)
-    return campaign_store().pause_by_user(campaign_id, user_id, now)
+    return campaign_store().commands.pause(campaign_id, user_id, now)
 
 
 def cancel_campaign(user_id: str, campaign_id: str, now: datetime) -> Campaign:
     """Scheduled, Running or Paused -> Cancelled; a runner notices at its next contact."""
     if not plausible_id(campaign_id):
         raise CampaignNotFound(campaign_id)
-    return campaign_store().cancel_by_user(campaign_id, user_id, now)
+    return campaign_store().commands.cancel(campaign_id, user_id, now)
 
 
 def _start_runner(campaign_id: str, invoker: RunnerInvoker | None) -> bool:

@@ -94,6 +94,14 @@ class Campaign(Model):
     sent_in_batch = NumberAttribute(default=0, attr_name="sentInBatch")
     no_progress_count = NumberAttribute(default=0, attr_name="noProgressCount")
     invocation_count = NumberAttribute(default=0, attr_name="invocationCount")
+    # The hop the last hand-off invoked; a continuation is accepted once, for this hop.
+    pending_hop = NumberAttribute(null=True, attr_name="pendingHop")
+    # A parked run (pacing, batch pause, WAHA outage, a contact not yet readable):
+    # it stays Running and no event continues it before `waitingUntil`.
+    waiting_until = UTCDateTimeAttribute(null=True, attr_name="waitingUntil")
+    wait_reason = UnicodeAttribute(null=True, attr_name="waitReason")
+    # When WAHA started failing for this run; the run rides the outage out for a while.
+    outage_since = UTCDateTimeAttribute(null=True, attr_name="wahaOutageSince")
 
     by_user = CampaignsByUser()
     by_status_due = CampaignsByStatusDue()

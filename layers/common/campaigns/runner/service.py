@@ -1,139 +1,77 @@
 """The campaign runner: takes a campaign and sends to its contacts, one claim at a time.
 
-One invocation processes contacts until the list ends, the campaign stops being
-its to run (pause, cancel, another runner), the WhatsApp session is not ready, or
-its time budget runs low; then it saves its place and, when there is more to do,
-invokes itself with the same run token and `hop + 1`.
+One invocation, in steps:
+
+1. `_start`: take a due Scheduled campaign, or accept the continuation its last
+   hand-off named (`campaigns.data.run_writes`); anything else exits at once.
+2. `_prepare`: the template, media and WhatsApp session the run needs, and what
+   one send will cost in time (`SendPlan`).
+3. For each contact, in index order (`ContactCursor`: none stepped over):
+   `_before_claim` decides: park for the schedule (batch pause, a wait longer
+   than an invocation), hand off (this invocation's time is short), or wait here
+   and claim. `SendStep.send` sends it; `_record` writes what happened (and, when
+   the next send follows at once, claims the next contact in the same write).
+4. End: complete, pause (the reason is in the outcome that stopped the run), park,
+   or hand off to `hop + 1`.
+
+Where a pause comes from: the user (`campaigns.data.user_commands`, seen here as a
+lost claim), the session check (`_check_session`), a send that could not be made
+(`_not_sent`), an Unknown outcome (`_process`), a WAHA outage longer than the
+ride-through window (`_ride_out`), or a contact that cannot be read.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
-from campaigns.data.store import CampaignStore, Outcome, RunLost, StoreConflict
-from campaigns.domain.personalise import render_message
+from campaigns.data.store import CampaignStore
+from campaigns.domain.errors import RunLost, StoreConflict
+from campaigns.domain.outcomes import Outcome
 from campaigns.domain.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
 from campaigns.invoker import RunnerInvoker, runner_event
 from campaigns.observability import logger, metrics
-from campaigns.sending.sender import (
-    ContactRejected,
-    Media,
-    OutgoingMessage,
-    Sender,
-    SendError,
-    SendNotAttempted,
-    SendOutcomeUnknown,
-)
+from campaigns.runner.contacts import ContactCursor, ContactMissing
+from campaigns.runner.events import RunEvent, RunResult, RunStats
+from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
+from campaigns.sending.pacing import Pacer
+from campaigns.sending.sender import Media, SendDeferred, Sender, SendNotAttempted, SendPlan
 from campaigns.timeutil import utcnow
 
 GENERIC_FAILURE = (
     "The campaign stopped because of an unexpected error. Contacts already handled keep their status."
 )
-NOT_ON_WHATSAPP = "This number is not on WhatsApp"
-TYPING_MS_PER_CHAR = 40
-TYPING_MIN_MS = 800
-TYPING_MAX_MS = 6_000
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
 # arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
-# Bound on how much earlier a wait may end to absorb the calls made before a send.
-MAX_PACING_LEAD_S = 5.0
+OUTAGE_BACKOFF_MIN_S = 5
+OUTAGE_BACKOFF_MAX_S = 120
 
-
-class RunResult(StrEnum):
-    NOT_FOUND = "not_found"
-    SKIPPED = "skipped"  # wrong status, stale token, or someone else holds the run
-    COMPLETED = "completed"
-    PAUSED = "paused"
-    HANDED_OFF = "handed_off"
-    PARKED = "parked"  # waits for the schedule (batch pause, long wait)
-    STOPPED = "stopped"  # a pause/cancel/other runner stopped this one at its next contact
-    FAILED = "failed"
+__all__ = ["GENERIC_FAILURE", "NOT_ON_WHATSAPP", "CampaignRunner", "RunEvent", "RunResult", "typing_ms"]
 
 
 @dataclass
-class RunStats:
-    sent: int = 0
-    failed: int = 0
-    unknown: int = 0
+class Run:
+    """This invocation's hold on a campaign: what its steps share."""
 
-
-@dataclass
-class RunEvent:
-    campaign_id: str
-    run_token: str | None = None
-    hop: int = 0
-
-    @classmethod
-    def parse(cls, event: Any) -> RunEvent:
-        if (
-            not isinstance(event, dict)
-            or not isinstance(event.get("campaignId"), str)
-            or not event["campaignId"]
-        ):
-            raise ValueError("runner event needs a non-empty string campaignId")
-        token = event.get("runToken")
-        hop = event.get("hop", 0)
-        if token is not None and not isinstance(token, str):
-            raise ValueError("runToken must be a string")
-        if not isinstance(hop, int) or isinstance(hop, bool) or hop < 0:
-            raise ValueError("hop must be a non-negative integer")
-        return cls(campaign_id=event["campaignId"], run_token=token or None, hop=hop)
-
-
-@dataclass
-class Pacer:
-    """Random delay between sends, measured from send to send: from the start of the
-    request that delivered the previous message (after its retries) to the next
-    send, so the time a send takes counts toward the delay. Across invocations it
-    counts from the recorded time of the last send."""
-
-    min_delay_ms: int
-    max_delay_ms: int
-    rng: random.Random = field(default_factory=random.Random)
-    last_send_monotonic: float | None = None
-    # Between the end of a wait and the start of the delivering request the runner
-    # still checks the number and the sender asks WAHA for a message id; the wait
-    # ends that much earlier, so the interval WhatsApp sees is the configured delay,
-    # not the delay plus those round trips. The smallest of the recent measurements
-    # is used: a send slowed by retries must not make the next wait shorter.
-    leads: deque[float] = field(default_factory=lambda: deque(maxlen=5))
-
-    @property
-    def lead_s(self) -> float:
-        return min(self.leads, default=0.0)
-
-    def next_delay_ms(self) -> int:
-        if self.max_delay_ms <= self.min_delay_ms:
-            return self.min_delay_ms
-        return self.rng.randint(self.min_delay_ms, self.max_delay_ms)
-
-    def wait_ms(
-        self, delay_ms: int, now_monotonic: float, last_sent_at: datetime | None, now: datetime
-    ) -> int:
-        if self.last_send_monotonic is not None:
-            elapsed_ms = (now_monotonic - self.last_send_monotonic) * 1000
-        elif last_sent_at is not None:
-            # First send of a new invocation: pace against the previous invocation's last send.
-            elapsed_ms = (now - last_sent_at).total_seconds() * 1000
-        else:
-            return 0
-        return max(0, int(delay_ms - elapsed_ms - self.lead_s * 1000))
-
-
-def typing_ms(text: str) -> int:
-    return max(TYPING_MIN_MS, min(TYPING_MAX_MS, TYPING_MS_PER_CHAR * len(text)))
+    campaign: Campaign
+    token: str
+    event: RunEvent
+    remaining_ms: Callable[[], int]
+    function_name: str | None
+    stats: RunStats
+    message: Message | None = None
+    pacer: Pacer | None = None
+    cursor: ContactCursor | None = None
+    worst_send_ms: int = 0
+    sent_here: int = 0
 
 
 class CampaignRunner:
@@ -157,378 +95,402 @@ class CampaignRunner:
         self.monotonic = monotonic
         self.clock = clock
         self.rng = rng or random.Random()
+        self.step = SendStep(sender, sleep, monotonic)
 
     # ----------------------------------------------------------------- entry
 
     def run(
-        self,
-        event: RunEvent,
-        remaining_ms: Callable[[], int],
-        function_name: str | None = None,
+        self, event: RunEvent, remaining_ms: Callable[[], int], function_name: str | None = None
     ) -> RunResult:
-        """Never raises: an unexpected error ends the campaign `Failed` (raising would
-        make Lambda retry a half-done run)."""
+        """Never raises: an unexpected error ends the campaign `Failed` if this
+        invocation holds it (raising would make Lambda retry a half-done run)."""
         logger.append_keys(campaign_id=event.campaign_id, hop=event.hop)
-        token: str | None = event.run_token
-        self._stats = RunStats()
+        stats = RunStats()
+        held: Run | None = None
         try:
-            campaign = self.store.get_campaign(event.campaign_id)
+            campaign = self.store.reads.get_campaign(event.campaign_id)
             if campaign is None:
                 logger.error("Campaign not found; nothing to run")
                 return RunResult.NOT_FOUND
-            campaign, token = self._start(campaign, event)
-            if campaign is None or token is None:
+            token = self._start(campaign, event)
+            if token is None:
                 return RunResult.SKIPPED
-            return self._process(campaign, token, event, remaining_ms, function_name)
+            held = Run(campaign, token, event, remaining_ms, function_name, stats)
+            return self._prepare(held) or self._process(held)
         except Exception:
             logger.exception("Campaign run failed with an unexpected error")
-            try:
-                if self.store.fail(event.campaign_id, token, GENERIC_FAILURE, self.clock()):
-                    logger.error("Campaign marked Failed")
-                else:
-                    logger.error("Campaign not marked Failed: the run was no longer this runner's")
-            except Exception:
-                logger.exception("Could not mark the campaign Failed")
-            return RunResult.FAILED
+            return self._fail_unexpected(held)
         finally:
-            self._log_stats(self._stats)
+            _log_stats(stats)
             logger.remove_keys(["campaign_id", "hop"])
 
-    def _start(self, campaign: Campaign, event: RunEvent) -> tuple[Campaign | None, str | None]:
-        now = self.clock()
-        extra = self._lease_extra_ms(campaign)
-        if event.run_token:
-            if campaign.status != CampaignStatus.RUNNING.value or campaign.run_token != event.run_token:
-                logger.info(
-                    "Stale or duplicate invocation; the run is not this event's",
-                    extra={"status": campaign.status},
-                )
-                return None, None
-            if campaign.no_progress_count >= self.cfg.max_no_progress_invocations:
-                reason = (
-                    f"The run made no progress over {int(campaign.no_progress_count)} consecutive "
-                    "invocations and was stopped to avoid an endless loop."
-                )
-                logger.error("Runaway guard tripped", extra={"no_progress": campaign.no_progress_count})
-                self.store.fail(campaign.id, event.run_token, reason, now)
-                return None, None
-            try:
-                self.store.continue_run(campaign, event.run_token, now, extra)
-            except RunLost:
-                logger.info("Run changed hands before this invocation started; exiting")
-                return None, None
-            return campaign, event.run_token
+    def _fail_unexpected(self, held: Run | None) -> RunResult:
+        if held is None:
+            # This invocation never held the run: another may, and only it may end it.
+            logger.error("Unexpected error before this invocation held the run; nothing changed")
+            return RunResult.ERROR
+        try:
+            if self.store.run.fail(held.campaign, held.token, GENERIC_FAILURE, self.clock()):
+                logger.error("Campaign marked Failed")
+            else:
+                logger.error("Campaign not marked Failed: the run was no longer this runner's")
+        except Exception:
+            logger.exception("Could not mark the campaign Failed")
+        return RunResult.FAILED
 
+    def _start(self, campaign: Campaign, event: RunEvent) -> str | None:
+        """Take the campaign, or accept this continuation. None: not this event's to run."""
+        now = self.clock()
+        extra = int(campaign.max_delay_ms or 0)
+        if event.run_token:
+            return self._continue(campaign, event, now, extra)
         due = campaign.due_at is not None and campaign.due_at <= now
         if campaign.status not in {s.value for s in TAKEABLE} or not due:
             # Paused, final, running, or not asked to start yet: a late or duplicated
             # event must not (re)start anything.
-            logger.info(
-                "Campaign is not Scheduled and due; nothing to do",
-                extra={"status": campaign.status, "due_at": campaign.due_at and campaign.due_at.isoformat()},
-            )
-            return None, None
-        contact_list = self.store.get_contact_list(campaign.user_id, campaign.contact_list_id)
+            logger.info("Campaign is not Scheduled and due; nothing to do", extra={"status": campaign.status})
+            return None
+        contact_list = self.store.reads.get_contact_list(campaign.user_id, campaign.contact_list_id)
         total = int(contact_list.contact_count) if contact_list else int(campaign.total_contacts or 0)
         try:
-            self.store.take(campaign, now, total, extra)
+            token = self.store.run.take(campaign, now, total, extra)
         except StoreConflict:
             logger.info("Another runner took the campaign first, or a send is still in flight")
-            return None, None
-        logger.info("Campaign taken", extra={"from_index": self._next_index(campaign)})
-        return campaign, campaign.run_token
+            return None
+        logger.info("Campaign taken", extra={"from_index": _next_index(campaign)})
+        return token
+
+    def _continue(self, campaign: Campaign, event: RunEvent, now: datetime, extra: int) -> str | None:
+        token = event.run_token or ""
+        if campaign.status != CampaignStatus.RUNNING.value or campaign.run_token != token:
+            logger.info(
+                "Stale or duplicate invocation; the run is not this event's",
+                extra={"status": campaign.status},
+            )
+            return None
+        if campaign.no_progress_count >= self.cfg.max_no_progress_invocations:
+            reason = (
+                f"The run made no progress over {int(campaign.no_progress_count)} consecutive "
+                "invocations and was stopped to avoid an endless loop."
+            )
+            logger.error("Runaway guard tripped", extra={"no_progress": campaign.no_progress_count})
+            self.store.run.fail(campaign, token, reason, now)
+            return None
+        try:
+            self.store.run.continue_run(campaign.id, token, event.hop, now, extra)
+        except RunLost:
+            logger.info("Not this event's to continue (duplicated, stale, or its wait has not ended)")
+            return None
+        return token
+
+    def _prepare(self, run: Run) -> RunResult | None:
+        """What every send of this run needs. A result ends the run before any contact."""
+        campaign = run.campaign
+        template = self.store.reads.get_template(campaign.user_id, campaign.message_template_id)
+        if template is None:
+            return self._fail(run, "The campaign's message template no longer exists.")
+        media = None
+        if campaign.media_library_item_id:
+            item = self.store.reads.get_media(campaign.user_id, campaign.media_library_item_id)
+            if item is None:
+                return self._fail(run, "The campaign's media item no longer exists.")
+            media = _media(item)
+        session = campaign.waha_session or ""
+        if not session or self.store.reads.session_holder(session) != campaign.user_id:
+            return self._pause(run, _session_not_held(session))
+        plan = SendPlan(
+            check_number=bool(campaign.check_numbers), typing=bool(campaign.typing), media=bool(media)
+        )
+        run.message = Message(
+            campaign.id, session, template.text_content, campaign.default_name_value, media, plan
+        )
+        run.worst_send_ms = int(self.sender.worst_case_ms(plan))
+        if run.worst_send_ms + self.cfg.handoff_margin_ms >= self.cfg.runner_timeout_ms:
+            return self._pause(run, _budget_too_short(run.worst_send_ms, self.cfg))
+        run.pacer = Pacer.for_run(
+            int(campaign.min_delay_ms),
+            int(campaign.max_delay_ms),
+            campaign.last_sent_at,
+            self.clock(),
+            self.rng,
+            self.monotonic,
+        )
+        start, total = _next_index(campaign), int(campaign.total_contacts or 0)
+        run.cursor = ContactCursor(
+            self.store.reads, campaign.contact_list_id, start, total, self.cfg.chunk_size, self.sleep
+        )
+        return None
 
     # ------------------------------------------------------------------ loop
 
-    def _process(
-        self,
-        campaign: Campaign,
-        token: str,
-        event: RunEvent,
-        remaining_ms: Callable[[], int],
-        function_name: str | None,
-    ) -> RunResult:
-        template = self.store.get_template(campaign.user_id, campaign.message_template_id)
-        if template is None:
-            self.store.fail(
-                campaign.id, token, "The campaign's message template no longer exists.", self.clock()
-            )
-            return RunResult.FAILED
-        media = None
-        if campaign.media_library_item_id:
-            item = self.store.get_media(campaign.user_id, campaign.media_library_item_id)
-            if item is None:
-                self.store.fail(
-                    campaign.id, token, "The campaign's media item no longer exists.", self.clock()
-                )
-                return RunResult.FAILED
-            media = _media(item)
-
-        session = campaign.waha_session or ""
-        holder = self.store.session_holder(session) if session else None
-        if holder != campaign.user_id:
-            reason = (
-                f"WhatsApp session '{session}' is not registered to the campaign's owner; "
-                "register it, then resume."
-                if session
-                else "The campaign has no WhatsApp session; register one, then resume."
-            )
-            return self._pause(campaign, token, reason)
-
-        pacer = Pacer(int(campaign.min_delay_ms), int(campaign.max_delay_ms), self.rng)
-        start = self._next_index(campaign)
-        sent_here = 0
-        stats = self._stats
-        total = int(campaign.total_contacts or 0)
-        for page in self.store.contact_pages(campaign.contact_list_id, start, self.cfg.chunk_size, total):
-            try:
-                state = self.sender.session_state(session)
-            except SendNotAttempted as exc:
-                return self._pause(campaign, token, exc.reason)
-            if not state.ready:
-                reason = f"WhatsApp session '{session}' is {state.status}, not WORKING"
-                return self._pause(campaign, token, f"{reason}: {state.detail}" if state.detail else reason)
-            claimed: int | None = None  # the contact a merged record-and-claim already claimed
-            delay_ms = 0
-            for position, contact in enumerate(page):
+    def _process(self, run: Run) -> RunResult:
+        assert run.cursor is not None and run.message is not None and run.pacer is not None
+        start = run.cursor.next_index
+        claimed = False  # the current contact was claimed by the previous record
+        try:
+            for contact in run.cursor:
                 index = int(contact.index)
-                text = render_message(template.text_content, contact.first_name, campaign.default_name_value)
-                typing = campaign.typing and typing_ms(text)
-                if claimed == index:
-                    wait_ms = pacer.wait_ms(delay_ms, self.monotonic(), campaign.last_sent_at, self.clock())
-                    if wait_ms > typing:
-                        self.sleep((wait_ms - typing) / 1000)
+                if not claimed:
+                    stop = self._check_session(run) if (index - start) % self.cfg.chunk_size == 0 else None
+                    stop = stop or self._before_claim(run, contact) or self._claim(run, index)
+                    if stop:
+                        return stop
                 else:
-                    delay_ms = pacer.next_delay_ms()
-                    wait_ms = pacer.wait_ms(delay_ms, self.monotonic(), campaign.last_sent_at, self.clock())
-                    if self._batch_full(campaign):
-                        return self._park(campaign, token, int(campaign.batch_pause_ms or 0), "batch pause")
-                    if not self._affordable(wait_ms, remaining_ms):
-                        if sent_here == 0 and wait_ms > 0:
-                            # Even a fresh invocation could not afford this wait: let the schedule wake us.
-                            return self._park(campaign, token, wait_ms, "long wait")
-                        return self._hand_off(campaign, token, event, function_name)
-                    if wait_ms > typing:
-                        self.sleep((wait_ms - typing) / 1000)
-                    try:
-                        self.store.claim(campaign, token, index, self.clock(), self._lease_extra_ms(campaign))
-                    except RunLost:
-                        logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
-                        return RunResult.STOPPED
-
-                outcome = self._send_one(campaign, session, contact, text, media, pacer, typing, wait_ms)
-                if outcome is None:  # nothing went out: give the contact back and pause
-                    return self._pause_after_release(campaign, token, index)
-
-                # When the next send follows within moments, claim it in the same write
-                # that records this one: one DynamoDB request per contact instead of two.
-                claimed = None
-                next_contact = page[position + 1] if position + 1 < len(page) else None
-                if next_contact is not None and outcome.status is not DeliveryStatus.UNKNOWN:
-                    delay_ms = pacer.next_delay_ms()
-                    next_wait = pacer.wait_ms(delay_ms, self.monotonic(), None, self.clock())
-                    if (
-                        next_wait <= MERGED_CLAIM_MAX_WAIT_MS
-                        and not self._batch_full(campaign, outcome)
-                        and self._affordable(next_wait, remaining_ms)
-                    ):
-                        claimed = int(next_contact.index)
-                try:
-                    claimed = self._record(campaign, token, index, contact.phone_number, outcome, claimed)
-                except RunLost:
-                    logger.warning("Delivery not recorded: the run changed hands during the send")
-                    return RunResult.STOPPED
-                self._count(stats, outcome)
-                if outcome.status is DeliveryStatus.SENT:
-                    sent_here += 1
-                    campaign.sent_in_batch = int(campaign.sent_in_batch or 0) + 1
+                    self._wait(run, contact)
+                outcome = self.step.send(run.message, contact, run.pacer)
+                if isinstance(outcome, NotSent):
+                    return self._not_sent(run, index, outcome)
+                claimed = self._record(run, contact, outcome, self._merge_next(run, index, outcome, start))
                 if outcome.status is DeliveryStatus.UNKNOWN:
-                    return self._pause(campaign, token, self._last_reason)
+                    return self._pause(run, f"Sending stopped: {outcome.error}")
+        except ContactMissing as missing:
+            return self._pause(run, _contact_missing(missing.index))
+        except RunLost:
+            logger.warning("Delivery not recorded: the run changed hands during the send")
+            return RunResult.STOPPED
+        return self._complete(run)
 
-        if self.store.complete(campaign, token, self.clock()):
+    def _check_session(self, run: Run) -> RunResult | None:
+        assert run.message is not None
+        try:
+            state = self.sender.session_state(run.message.session)
+        except SendNotAttempted as exc:
+            return self._not_sent(run, None, NotSent(exc.reason, transient=isinstance(exc, SendDeferred)))
+        if state.ready:
+            return None
+        reason = f"WhatsApp session '{state.name}' is {state.status}, not WORKING"
+        return self._pause(run, f"{reason}: {state.detail}" if state.detail else reason)
+
+    def _before_claim(self, run: Run, contact: Contact) -> RunResult | None:
+        """Park, hand off, or wait here until the contact may be sent (then None)."""
+        assert run.pacer is not None and run.message is not None
+        if self._batch_full(run.campaign):
+            pause_ms = int(run.campaign.batch_pause_ms or 0)
+            return self._park(run, pause_ms, "Batch pause", end_batch=True)
+        wait_ms = run.pacer.wait_ms()
+        if not self._affordable(run, wait_ms):
+            fresh_ms = self.cfg.runner_timeout_ms - run.worst_send_ms - self.cfg.handoff_margin_ms
+            if wait_ms > 0 and (run.sent_here == 0 or wait_ms >= fresh_ms):
+                # Even a fresh invocation could not afford this wait: the schedule wakes the run.
+                return self._park(run, wait_ms, "Waiting between messages")
+            return self._hand_off(run)
+        self._wait(run, contact)
+        return None
+
+    def _wait(self, run: Run, contact: Contact) -> None:
+        """Sleep until the next send is due, minus the typing that fills its end."""
+        assert run.pacer is not None and run.message is not None
+        wait_ms = run.pacer.wait_ms() - self.step.typing_for(run.message, contact)
+        if wait_ms > 0:
+            self.sleep(wait_ms / 1000)
+
+    def _claim(self, run: Run, index: int) -> RunResult | None:
+        try:
+            self.store.run.claim(run.campaign.id, run.token, index, self.clock(), self._lease_extra_ms(run))
+            return None
+        except RunLost:
+            logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
+            return RunResult.STOPPED
+
+    def _merge_next(self, run: Run, index: int, outcome: Outcome, start: int) -> bool:
+        """Claim the next contact in the same write that records this one, when its send
+        follows at once: one DynamoDB request per contact instead of two. Decided with
+        the same wait the next send will use."""
+        assert run.cursor is not None and run.pacer is not None
+        following = index + 1
+        if outcome.status is DeliveryStatus.UNKNOWN or not run.cursor.buffered(following):
+            return False
+        if (following - start) % self.cfg.chunk_size == 0:
+            return False  # the session is checked before each chunk, with nothing claimed
+        if self._batch_full(run.campaign, outcome):
+            return False
+        wait_ms = run.pacer.wait_ms()
+        return wait_ms <= MERGED_CLAIM_MAX_WAIT_MS and self._affordable(run, wait_ms)
+
+    def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: bool) -> bool:
+        """Record the contact; claim the next one in the same write when asked. Returns
+        whether the next contact is claimed. Raises RunLost when the run changed hands."""
+        index, now, phone = int(contact.index), self.clock(), contact.phone_number
+        writes = self.store.run
+        claimed = False
+        if claim_next:
+            try:
+                writes.record(
+                    run.campaign.id,
+                    run.token,
+                    index,
+                    phone,
+                    outcome,
+                    now,
+                    claim_next=True,
+                    lease_extra_ms=self._lease_extra_ms(run),
+                )
+                claimed = True
+            except RunLost:
+                pass  # paused or cancelled meanwhile: record alone; the next claim stops the run
+        if not claimed:
+            writes.record(run.campaign.id, run.token, index, phone, outcome, now)
+        _count(run, outcome)
+        return claimed
+
+    def _affordable(self, run: Run, wait_ms: int) -> bool:
+        return run.remaining_ms() > wait_ms + run.worst_send_ms + self.cfg.handoff_margin_ms
+
+    def _lease_extra_ms(self, run: Run) -> int:
+        # The lease must outlive the longest wait plus one send with its retries.
+        return int(run.campaign.max_delay_ms or 0) + run.worst_send_ms
+
+    @staticmethod
+    def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
+        """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
+        if not campaign.batch_size or not campaign.batch_pause_ms:
+            return False
+        sent = int(campaign.sent_in_batch or 0)
+        if pending is not None and pending.status is DeliveryStatus.SENT:
+            sent += 1
+        return sent >= int(campaign.batch_size)
+
+    # -------------------------------------------------------------- endings
+
+    def _not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult:
+        """Nothing went out: give the claim back, then wait out a WAHA outage or pause."""
+        if index is not None:
+            try:
+                self.store.run.release(run.campaign.id, run.token, index)
+            except RunLost:
+                return RunResult.STOPPED
+        if not_sent.transient:
+            return self._ride_out(run, not_sent.reason)
+        return self._pause(run, not_sent.reason)
+
+    def _ride_out(self, run: Run, reason: str) -> RunResult:
+        """WAHA is down or restarting: wait with backoff and go on by itself, for up to
+        WAHA_OUTAGE_WINDOW_SECONDS, then pause with the reason."""
+        now = self.clock()
+        try:
+            since = self.store.run.note_outage(run.campaign.id, run.token, now)
+        except RunLost:
+            return RunResult.STOPPED
+        down_s = max(0.0, (now - since).total_seconds())
+        window = self.cfg.waha_outage_window_seconds
+        if down_s >= window:
+            minutes = max(1, round(down_s / 60))
+            return self._pause(
+                run, f"{reason} (for about {minutes} min). Resume the campaign once WhatsApp is back."
+            )
+        backoff_s = min(OUTAGE_BACKOFF_MAX_S, max(OUTAGE_BACKOFF_MIN_S, down_s), max(1.0, window - down_s))
+        logger.warning(
+            "WAHA unavailable; the run waits and tries again", extra={"down_s": down_s, "reason": reason}
+        )
+        return self._park(
+            run, int(backoff_s * 1000), "The WhatsApp server is unavailable; retrying", outage=True
+        )
+
+    def _complete(self, run: Run) -> RunResult:
+        total = int(run.campaign.total_contacts or 0)
+        if self.store.run.complete(run.campaign.id, run.token, total, self.clock()):
             logger.info("Campaign completed")
             return RunResult.COMPLETED
         logger.info("Campaign not completed by this run: it changed hands at the end")
         return RunResult.STOPPED
 
-    _last_reason: str = ""
-    _stats: RunStats
+    def _fail(self, run: Run, reason: str) -> RunResult:
+        self.store.run.fail(run.campaign, run.token, reason, self.clock())
+        return RunResult.FAILED
 
-    def _send_one(
-        self,
-        campaign: Campaign,
-        session: str,
-        contact: Contact,
-        text: str,
-        media: Media | None,
-        pacer: Pacer,
-        typing: int | bool,
-        wait_ms: int,
-    ) -> Outcome | None:
-        """Send to one claimed contact. None means nothing went out and the campaign must pause."""
-        phone = contact.phone_number
-        check_s = 0.0
-        try:
-            if campaign.check_numbers:
-                checked = self.monotonic()
-                exists = self.sender.number_exists(session, phone)
-                check_s = self.monotonic() - checked
-                if exists is False:
-                    return Outcome(DeliveryStatus.FAILED, error=NOT_ON_WHATSAPP)
-            if typing:
-                started = self.monotonic()
-                self.sender.start_typing(session, phone)
-                # Typing fills the end of the wait; with no wait (a run's first message)
-                # it still shows for its full time.
-                remaining_typing = int(typing) / 1000 - (self.monotonic() - started)
-                if remaining_typing > 0:
-                    self.sleep(remaining_typing)
-                self.sender.stop_typing(session, phone)
-            started = self.monotonic()
-            try:
-                result = self.sender.send(
-                    OutgoingMessage(
-                        session=session,
-                        phone_number=phone,
-                        text=text,
-                        media=media,
-                        idempotency_key=f"{campaign.id}:{int(contact.index)}",
-                    )
-                )
-            except SendError:
-                pacer.last_send_monotonic = self.monotonic()
-                raise
-            # Pace from when the delivering request started: a fixed latency does not
-            # stretch the interval, and a send delayed by retries (rate-limit backoff)
-            # went out late, so the next one waits its full delay after it.
-            now = self.monotonic()
-            request_started = started if result.delivery_lag_s is None else now - result.delivery_lag_s
-            pacer.last_send_monotonic = request_started
-            pacer.leads.append(min(MAX_PACING_LEAD_S, check_s + max(0.0, request_started - started)))
-            return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
-        except ContactRejected as exc:
-            return Outcome(DeliveryStatus.FAILED, error=exc.reason)
-        except SendOutcomeUnknown as exc:
-            self._last_reason = f"Sending stopped: {exc.reason}"
-            return Outcome(DeliveryStatus.UNKNOWN, error=exc.reason)
-        except SendNotAttempted as exc:
-            self._last_reason = exc.reason
-            return None
-
-    def _record(
-        self,
-        campaign: Campaign,
-        token: str,
-        index: int,
-        phone_number: str,
-        outcome: Outcome,
-        claim_next: int | None,
-    ) -> int | None:
-        """Record `index`; claim `claim_next` in the same write when asked. Returns the
-        index claimed, or None. Raises RunLost when even the plain record is refused."""
-        now = self.clock()
-        if claim_next is not None:
-            try:
-                self.store.record(
-                    campaign,
-                    token,
-                    index,
-                    phone_number,
-                    outcome,
-                    now,
-                    claim_next=claim_next,
-                    lease_extra_ms=self._lease_extra_ms(campaign),
-                )
-                return claim_next
-            except RunLost:
-                pass  # paused or cancelled meanwhile: record alone; the next claim will stop us
-        self.store.record(campaign, token, index, phone_number, outcome, now)
-        return None
-
-    def _affordable(self, wait_ms: int, remaining_ms: Callable[[], int]) -> bool:
-        return remaining_ms() > wait_ms + self.sender.max_send_ms + self.cfg.handoff_margin_ms
-
-    # -------------------------------------------------------------- endings
-
-    def _pause(self, campaign: Campaign, token: str, reason: str) -> RunResult:
-        if self.store.pause_run(campaign, token, reason, self.clock()):
+    def _pause(self, run: Run, reason: str) -> RunResult:
+        if self.store.run.pause(run.campaign.id, run.token, reason, self.clock()):
             logger.warning("Campaign paused", extra={"pause_reason": reason})
             return RunResult.PAUSED
         return RunResult.STOPPED
 
-    def _pause_after_release(self, campaign: Campaign, token: str, index: int) -> RunResult:
-        try:
-            self.store.release(campaign, token, index)
-        except RunLost:
-            return RunResult.STOPPED
-        return self._pause(campaign, token, self._last_reason)
-
-    def _park(self, campaign: Campaign, token: str, wait_ms: int, why: str) -> RunResult:
+    def _park(
+        self, run: Run, wait_ms: int, reason: str, *, end_batch: bool = False, outage: bool = False
+    ) -> RunResult:
         now = self.clock()
         until = now + timedelta(milliseconds=max(wait_ms, 0))
-        if self.store.park(campaign, token, until, now):
+        if self.store.run.park(
+            run.campaign.id, run.token, until, reason, now, end_batch=end_batch, outage=outage
+        ):
             logger.info(
-                "Run parked until the schedule picks it up", extra={"until": until.isoformat(), "why": why}
+                "Run parked until the schedule picks it up", extra={"until": until.isoformat(), "why": reason}
             )
             return RunResult.PARKED
         return RunResult.STOPPED
 
-    def _hand_off(
-        self,
-        campaign: Campaign,
-        token: str,
-        event: RunEvent,
-        function_name: str | None,
-    ) -> RunResult:
-        if not self.store.hand_off(campaign, token, self.clock(), self._lease_extra_ms(campaign)):
+    def _hand_off(self, run: Run) -> RunResult:
+        next_hop = run.event.hop + 1
+        if not self.store.run.hand_off(
+            run.campaign.id, run.token, next_hop, self.clock(), self._lease_extra_ms(run)
+        ):
             return RunResult.STOPPED
-        next_event = runner_event(campaign.id, token, event.hop + 1)
-        self.invoker.invoke(next_event, function_name)
-        logger.info("Time budget low; handed off to the next invocation", extra={"next_hop": event.hop + 1})
+        try:
+            self.invoker.invoke(runner_event(run.campaign.id, run.token, next_hop), run.function_name)
+        except Exception:
+            # The lease is renewed and names the next hop: when it ends, the schedule
+            # continues the run, as it does for a lost hop event.
+            logger.exception(
+                "Could not invoke the next hop; the schedule continues the run when its lease ends"
+            )
+            return RunResult.HANDOFF_LOST
+        logger.info("Time budget low; handed off to the next invocation", extra={"next_hop": next_hop})
         return RunResult.HANDED_OFF
 
-    # -------------------------------------------------------------- helpers
 
-    @staticmethod
-    def _next_index(campaign: Campaign) -> int:
-        last = campaign.last_processed_contact_index
-        return 0 if last is None else int(last) + 1
+# ------------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
-        """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
-        size = campaign.batch_size
-        if not size or not campaign.batch_pause_ms:
-            return False
-        sent = int(campaign.sent_in_batch or 0)
-        if pending is not None and pending.status is DeliveryStatus.SENT:
-            sent += 1
-        return sent >= int(size)
 
-    def _lease_extra_ms(self, campaign: Campaign) -> int:
-        # The lease must outlive the longest wait plus one send with its retries.
-        return int(campaign.max_delay_ms or 0) + int(self.sender.max_send_ms)
+def _next_index(campaign: Campaign) -> int:
+    last = campaign.last_processed_contact_index
+    return 0 if last is None else int(last) + 1
 
-    @staticmethod
-    def _count(stats: RunStats, outcome: Outcome) -> None:
-        if outcome.status is DeliveryStatus.SENT:
-            stats.sent += 1
-        elif outcome.status is DeliveryStatus.FAILED:
-            stats.failed += 1
-        else:
-            stats.unknown += 1
 
-    @staticmethod
-    def _log_stats(stats: RunStats) -> None:
-        if stats.sent:
-            metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=stats.sent)
-        if stats.failed:
-            metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=stats.failed)
-        if stats.unknown:
-            metrics.add_metric(name="MessagesUnknown", unit=MetricUnit.Count, value=stats.unknown)
-        stats.sent = stats.failed = stats.unknown = 0
+def _session_not_held(session: str) -> str:
+    if not session:
+        return "The campaign has no WhatsApp session; connect a number, then resume."
+    return (
+        f"WhatsApp session '{session}' is not registered to the campaign's owner; register it, then resume."
+    )
+
+
+def _budget_too_short(worst_ms: int, cfg: Settings) -> str:
+    return (
+        f"One message of this campaign can take up to {worst_ms / 1000:.0f} s with WAHA's timeouts and "
+        f"retries, which does not fit the runner's time limit ({cfg.runner_timeout_ms / 1000:.0f} s, "
+        f"{cfg.handoff_margin_ms / 1000:.0f} s kept as margin). Lower WAHA_READ_TIMEOUT_S or "
+        "WAHA_MAX_ATTEMPTS, or raise the runner's timeout, then resume."
+    )
+
+
+def _contact_missing(index: int) -> str:
+    return (
+        f"Contact #{index + 1} of the list could not be read (it may still be being added). "
+        "Nothing was skipped; resume the campaign to continue from it."
+    )
 
 
 def _media(item: MediaLibraryItem) -> Media:
     filename = item.storage_path.rsplit("/", 1)[-1].split("?", 1)[0] or item.name
     return Media(url=item.storage_path, mime_type=item.mime_type, filename=filename)
+
+
+def _count(run: Run, outcome: Outcome) -> None:
+    stats = run.stats
+    if outcome.status is DeliveryStatus.SENT:
+        stats.sent += 1
+        run.sent_here += 1
+        run.campaign.sent_in_batch = int(run.campaign.sent_in_batch or 0) + 1
+    elif outcome.status is DeliveryStatus.FAILED:
+        stats.failed += 1
+    else:
+        stats.unknown += 1
+
+
+def _log_stats(stats: RunStats) -> None:
+    for name, value in (
+        ("MessagesSent", stats.sent),
+        ("MessagesFailed", stats.failed),
+        ("MessagesUnknown", stats.unknown),
+    ):
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

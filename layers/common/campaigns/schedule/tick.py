@@ -13,7 +13,8 @@ from datetime import datetime
 
 from campaigns.config import Settings, settings
 from campaigns.data.models import Campaign
-from campaigns.data.store import CampaignStore, StoreConflict
+from campaigns.data.store import CampaignStore
+from campaigns.domain.errors import StoreConflict
 from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import RunnerInvoker, runner_event
 from campaigns.observability import logger
@@ -60,14 +61,14 @@ class ScheduleTick:
             for campaign in self._due(status, now):
                 # Stopped while a contact was in flight: once the lease is over, a
                 # contact its runner never recorded becomes Unknown.
-                if self.store.settle_stopped(campaign, now) == "settled":
+                if self.store.schedule.settle_stopped(campaign, now) == "settled":
                     report.settled.append(campaign.id)
         if report.started or report.taken_over or report.failed or report.settled or report.errors:
             logger.info("Schedule tick", extra=report.as_dict())
         return report
 
     def _due(self, status: CampaignStatus, now: datetime):
-        for count, campaign in enumerate(self.store.due_campaigns(status, now)):
+        for count, campaign in enumerate(self.store.schedule.due_campaigns(status, now)):
             if count >= self.cfg.max_campaigns_per_tick:
                 logger.warning("More due campaigns than one tick handles; the rest wait for the next tick")
                 return
@@ -79,7 +80,7 @@ class ScheduleTick:
         # One tick wins the right to invoke; if that invocation is lost, the
         # campaign comes due again later. The runner's own take is conditional too,
         # so even two invocations could not both send.
-        if not self.store.mark_dispatched(campaign, now, self.cfg.dispatch_retry_seconds):
+        if not self.store.schedule.mark_dispatched(campaign, now, self.cfg.dispatch_retry_seconds):
             return
         try:
             self.invoker.invoke(runner_event(campaign.id), function_name)
@@ -95,18 +96,21 @@ class ScheduleTick:
     ) -> None:
         count = int(campaign.no_progress_count or 0) + 1
         if count > self.cfg.max_no_progress_invocations:
-            if self.store.fail(campaign.id, campaign.run_token, _stalled_reason(count - 1), now):
+            if self.store.schedule.fail_stalled(campaign, _stalled_reason(count - 1), now):
                 report.failed.append(campaign.id)
                 logger.error("Stalled run failed by the runaway guard", extra={"campaign_id": campaign.id})
             return
         try:
-            token = self.store.take_over(campaign, now)
+            token = self.store.schedule.take_over(campaign, now)
         except StoreConflict:
             return  # the runner renewed its lease meanwhile, or another tick took over first
-        logger.warning(
-            "Took over a run whose lease expired",
-            extra={"campaign_id": campaign.id, "in_flight_index": campaign.in_flight_index},
-        )
+        if campaign.waiting_until is not None and campaign.in_flight_index is None:
+            logger.info("Continuing a run whose wait ended", extra={"campaign_id": campaign.id})
+        else:
+            logger.warning(
+                "Took over a run whose lease expired",
+                extra={"campaign_id": campaign.id, "in_flight_index": campaign.in_flight_index},
+            )
         try:
             self.invoker.invoke(runner_event(campaign.id, token, 0), function_name)
             report.taken_over.append(campaign.id)

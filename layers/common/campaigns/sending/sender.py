@@ -7,8 +7,12 @@ exceptions, chosen by what the runner must do next:
 - `ContactRejected`: this contact cannot be messaged (invalid number, not on
   WhatsApp). The contact's delivery is `Failed`; the run goes on.
 - `SendNotAttempted`: nothing was sent and the campaign cannot go on now (session
-  not WORKING, API key refused, rate limited, WAHA unreachable). The claim is
-  released and the campaign is `Paused`; resume retries this same contact.
+  not WORKING, API key refused, rate limited). The claim is released and the
+  campaign is `Paused`; resume retries this same contact.
+- `SendDeferred` (a `SendNotAttempted`): nothing was sent because WAHA is down or
+  restarting (5xx, connection refused, connect timeout). The claim is released and
+  the run waits with backoff and tries the same contact again by itself, for up to
+  `WAHA_OUTAGE_WINDOW_SECONDS`, before it pauses.
 - `SendOutcomeUnknown`: the request may have reached WhatsApp (a timeout after the
   request was written, a gateway error). The contact is recorded `Unknown` and is
   never resent automatically; the campaign is `Paused`.
@@ -48,6 +52,19 @@ class SendResult:
     # retries) to the return of `send`; pacing counts from that start. None: the
     # whole call counts, from when `send` was called.
     delivery_lag_s: float | None = None
+    # Seconds `send` spent before its send request's first attempt (asking WAHA for
+    # a message id). The runner ends the next wait that much earlier; the send's own
+    # retries and backoff are not part of it.
+    prepared_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """The calls one contact's send makes, so a time budget counts only those."""
+
+    check_number: bool = False
+    typing: bool = False
+    media: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,14 +92,19 @@ class SendNotAttempted(SendError):
     """Nothing went out; pause the campaign and keep this contact for later."""
 
 
+class SendDeferred(SendNotAttempted):
+    """Nothing went out because WAHA is down or restarting: wait and try the same contact again."""
+
+
 class SendOutcomeUnknown(SendError):
     """The message may or may not have gone out; record Unknown, never resend."""
 
 
 class Sender(Protocol):
-    # Worst-case milliseconds one `send` (with its own retries) can take; the
-    # runner hands off to a new invocation rather than start a send it cannot finish.
-    max_send_ms: int
+    def worst_case_ms(self, plan: SendPlan) -> int:
+        """Longest one contact's calls (`plan`), with their retries, can take: the runner
+        hands off to a new invocation rather than start a send it cannot finish."""
+        ...
 
     def session_state(self, session: str) -> SessionState: ...
 
@@ -100,13 +122,14 @@ class Sender(Protocol):
 class DryRunSender:
     """Logs what it would send. The default when no WAHA server is configured."""
 
-    max_send_ms = 0
-
     def __init__(self, log: logging.Logger | None = None, *, keep_sent: bool = True) -> None:
         self._log = log
         # Tests read back what was "sent"; a long-lived function must not grow with it.
         self._keep_sent = keep_sent
         self.sent: list[OutgoingMessage] = []
+
+    def worst_case_ms(self, plan: SendPlan) -> int:
+        return 0
 
     def session_state(self, session: str) -> SessionState:
         return SessionState(name=session, status="WORKING")
@@ -131,15 +154,3 @@ class DryRunSender:
         if self._keep_sent:
             self.sent.append(message)
         return SendResult(message_id=None)
-
-
-def build_sender() -> Sender:
-    """WAHA when WAHA_BASE_URL is set, the dry-run sender otherwise."""
-    from campaigns.config import settings
-
-    cfg = settings()
-    if cfg.waha_base_url:
-        from campaigns.sending.waha import WahaSender
-
-        return WahaSender.from_settings(cfg)
-    return DryRunSender(keep_sent=False)

@@ -1,0 +1,63 @@
+"""Reads of a campaign and of what its run needs: the list's contacts, template, media, session."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import DoesNotExist
+
+from campaigns.data.models import (
+    Campaign,
+    Contact,
+    ContactList,
+    MediaLibraryItem,
+    MessageTemplate,
+    WhatsAppSession,
+)
+from campaigns.domain.errors import CampaignNotFound
+
+
+class CampaignReads:
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        try:
+            return Campaign.get(campaign_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def get_owned_campaign(self, campaign_id: str, user_id: str) -> Campaign:
+        campaign = self.get_campaign(campaign_id)
+        if campaign is None or campaign.user_id != user_id:
+            raise CampaignNotFound(campaign_id)
+        return campaign
+
+    def get_template(self, user_id: str, template_id: str) -> MessageTemplate | None:
+        try:
+            return MessageTemplate.get(user_id, template_id)
+        except DoesNotExist:
+            return None
+
+    def get_media(self, user_id: str, media_id: str) -> MediaLibraryItem | None:
+        try:
+            return MediaLibraryItem.get(user_id, media_id)
+        except DoesNotExist:
+            return None
+
+    def get_contact_list(self, user_id: str, list_id: str) -> ContactList | None:
+        try:
+            return ContactList.get(user_id, list_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def session_holder(self, session_name: str) -> str | None:
+        try:
+            return WhatsAppSession.get(session_name).user_id
+        except DoesNotExist:
+            return None
+
+    def contact_page(self, list_id: str, start_index: int, size: int) -> list[Contact]:
+        """At most `size` contacts from `start_index` on, in index order, read
+        consistently (a contact written a moment ago is seen). The caller checks for
+        gaps: a contact whose write is still under way may be missing."""
+        return list(
+            Contact.query(
+                list_id, Contact.index >= start_index, limit=size, page_size=size, consistent_read=True
+            )
+        )

@@ -1,0 +1,157 @@
+"""What every campaign write shares: one conditional update, one delivery-plus-campaign
+transaction, and the settling of a contact left in flight.
+
+Each role's module (run_writes, schedule_writes, user_commands) builds its
+actions and conditions and calls these; nothing else turns DynamoDB's
+conditional-check failures into the product's conflicts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from campaigns.data.models import Campaign, Contact, Delivery
+from campaigns.domain.errors import RunLost, StoreConflict
+from campaigns.domain.outcomes import Outcome
+from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
+
+UNKNOWN_AFTER_CRASH = (
+    "The runner stopped while this message was being sent; it may or may not have been "
+    "delivered, so it is not sent again."
+)
+
+COUNTERS = {
+    DeliveryStatus.SENT: Campaign.sent_count,
+    DeliveryStatus.FAILED: Campaign.failed_count,
+    DeliveryStatus.UNKNOWN: Campaign.unknown_count,
+}
+
+# Why DynamoDB cancelled a transaction: these mean "try again", not "the state
+# differs from what you assumed". The SDK retries a throttled request, but not a
+# transaction cancelled for these reasons.
+_TRANSIENT_CANCELLATIONS = frozenset(
+    {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"}
+)
+_TRANSACTION_ATTEMPTS = 4
+
+
+def holds(token: str) -> Condition:
+    """The run with `token` holds the campaign."""
+    return (Campaign.status == CampaignStatus.RUNNING.value) & (Campaign.run_token == token)
+
+
+def conditional_failure(exc: Exception) -> bool:
+    code = getattr(exc, "cause_response_code", None)
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = getattr(exc, "cancellation_reasons", None) or []
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+    return False
+
+
+def update(
+    target: Campaign | str, actions: list, condition: Condition, conflict: type[StoreConflict] = RunLost
+) -> Campaign:
+    """One conditional update; a lost condition raises `conflict`. A Campaign given
+    as `target` is refreshed in place with the item as written."""
+    campaign = target if isinstance(target, Campaign) else Campaign(target)
+    try:
+        campaign.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if conditional_failure(exc):
+            raise conflict(f"conditional update refused for campaign {campaign.id}") from exc
+        raise
+    return campaign
+
+
+def attempt(
+    campaign_id: str, actions: list, condition: Condition, conflict: type[StoreConflict] = RunLost
+) -> bool:
+    """`update`, answering False instead of raising when the condition lost."""
+    try:
+        update(campaign_id, actions, condition, conflict)
+        return True
+    except StoreConflict:
+        return False
+
+
+def record_delivery(
+    campaign_id: str,
+    index: int,
+    phone_number: str,
+    outcome: Outcome,
+    now: datetime,
+    actions: list,
+    condition: Condition,
+) -> None:
+    """Put contact `index`'s delivery and update the campaign with `actions`, atomically.
+    Raises RunLost when the condition lost (nothing is written then)."""
+    delivery = Delivery(
+        campaign_id=campaign_id,
+        contact_index=index,
+        phone_number=phone_number,
+        status=outcome.status.value,
+        message_id=outcome.message_id,
+        error=outcome.error,
+        at=now,
+    )
+    try:
+        _transact(delivery, Campaign(campaign_id), actions, condition)
+    except TransactWriteError as exc:
+        if conditional_failure(exc):
+            raise RunLost(f"delivery {index} of campaign {campaign_id} refused") from exc
+        raise
+
+
+def settle_in_flight(
+    campaign: Campaign, index: int, now: datetime, actions: list, condition: Condition
+) -> None:
+    """Record the in-flight contact `index` as Unknown (never resent) together with
+    `actions`, atomically. Raises RunLost when it was settled already."""
+    contact = contact_at(campaign.contact_list_id, index)
+    record_delivery(
+        campaign.id,
+        index,
+        contact.phone_number if contact else "",
+        Outcome(DeliveryStatus.UNKNOWN, error=UNKNOWN_AFTER_CRASH),
+        now,
+        [
+            *actions,
+            Campaign.last_processed_contact_index.set(index),
+            Campaign.in_flight_index.remove(),
+            Campaign.unknown_count.add(1),
+        ],
+        condition,
+    )
+    campaign.refresh(consistent_read=True)
+
+
+def contact_at(list_id: str, index: int) -> Contact | None:
+    try:
+        return Contact.get(list_id, index, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _transact(delivery: Delivery, campaign: Campaign, actions: list, condition: Condition) -> None:
+    """A transaction cancelled only for transient reasons is retried (nothing was written)."""
+    for attempt_no in range(1, _TRANSACTION_ATTEMPTS + 1):
+        try:
+            with TransactWrite(connection=Campaign._get_connection().connection) as tx:
+                tx.save(delivery, condition=Delivery.contact_index.does_not_exist())
+                tx.update(campaign, actions=actions, condition=condition)
+            return
+        except TransactWriteError as exc:
+            reasons = {r.code for r in (getattr(exc, "cancellation_reasons", None) or []) if r is not None}
+            reasons.discard("None")
+            transient = bool(reasons) and reasons <= _TRANSIENT_CANCELLATIONS
+            if not transient or attempt_no == _TRANSACTION_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt_no))

@@ -1,0 +1,272 @@
+"""The runner's writes: every step of a run is one conditional write on the campaign.
+
+The protocol (README, "How a run stays exactly-once"):
+
+- `take`: a Scheduled campaign that is due becomes Running with a fresh run token.
+- `continue_run`: a continuation event is accepted once, for the hop the last
+  hand-off named, and never before a parked run's `waitingUntil`.
+- `claim`: contact `i` goes in flight only while the run holds the campaign,
+  nothing else is in flight and contact `i - 1` is recorded. A pause, a cancel or
+  another runner therefore stops a run at its next contact, and no contact is
+  stepped over.
+- `record`: the delivery and the progress in one transaction, conditioned on the
+  token and the in-flight index (not on the status: a pause during the send must
+  not lose what happened).
+- `complete`: only once the last contact (`totalContacts - 1`) is recorded.
+- `fail`: only by the run that holds the campaign; a user's pause or resume is
+  never overwritten.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from campaigns.data.campaign_writes import COUNTERS, attempt, holds, record_delivery, settle_in_flight, update
+from campaigns.data.models import Campaign
+from campaigns.domain.errors import RunLost, StoreConflict
+from campaigns.domain.outcomes import Outcome
+from campaigns.domain.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
+
+
+def new_run_token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _after(index: int):
+    """Contact `index` is next: the one before it is recorded."""
+    if index == 0:
+        return Campaign.last_processed_contact_index.does_not_exist()
+    return Campaign.last_processed_contact_index == index - 1
+
+
+_NOT_WAITING = [Campaign.waiting_until.remove(), Campaign.wait_reason.remove()]
+
+
+class RunWrites:
+    def __init__(self, lease_seconds: int = 120) -> None:
+        self.lease_seconds = lease_seconds
+
+    def _lease(self, now: datetime, extra_ms: int = 0) -> list:
+        lease = now + timedelta(seconds=self.lease_seconds, milliseconds=extra_ms)
+        return [Campaign.lease_expires_at.set(lease), Campaign.due_at.set(lease)]
+
+    def take(self, campaign: Campaign, now: datetime, total_contacts: int, lease_extra_ms: int = 0) -> str:
+        """Scheduled and due -> Running with a fresh token, returned. Raises
+        StoreConflict when another runner took it first or a send may be in flight."""
+        token = new_run_token()
+        actions = [
+            Campaign.status.set(CampaignStatus.RUNNING.value),
+            Campaign.run_token.set(token),
+            Campaign.started_at.set(Campaign.started_at | now),
+            *self._lease(now, lease_extra_ms),
+            Campaign.pause_reason.remove(),
+            Campaign.total_contacts.set(total_contacts),
+            Campaign.no_progress_count.set(0),
+            Campaign.sent_in_batch.set(0),
+            Campaign.invocation_count.add(1),
+            Campaign.dispatched_at.remove(),
+            Campaign.pending_hop.remove(),
+            Campaign.outage_since.remove(),
+            *_NOT_WAITING,
+            Campaign.updated_at.set(now),
+        ]
+        condition = Campaign.status.is_in(*[s.value for s in TAKEABLE]) & (Campaign.due_at <= now)
+        in_flight = campaign.in_flight_index
+        if in_flight is None:
+            update(campaign, actions, condition & Campaign.in_flight_index.does_not_exist(), StoreConflict)
+        else:
+            # A runner died mid-send before this campaign was paused and resumed:
+            # its contact becomes Unknown, and the take proceeds after it.
+            condition &= (Campaign.in_flight_index == in_flight) & (Campaign.lease_expires_at < now)
+            settle_in_flight(campaign, int(in_flight), now, actions, condition)
+        return token
+
+    def continue_run(
+        self, campaign_id: str, token: str, hop: int, now: datetime, lease_extra_ms: int = 0
+    ) -> None:
+        """Accept the continuation for `hop` once. Raises RunLost for a stale, duplicated
+        or early event."""
+        not_waiting = Campaign.waiting_until.does_not_exist() | (Campaign.waiting_until <= now)
+        update(
+            campaign_id,
+            [
+                *self._lease(now, lease_extra_ms),
+                Campaign.no_progress_count.add(1),
+                Campaign.invocation_count.add(1),
+                Campaign.pending_hop.remove(),
+                *_NOT_WAITING,
+                Campaign.updated_at.set(now),
+            ],
+            holds(token)
+            & Campaign.in_flight_index.does_not_exist()
+            & (Campaign.pending_hop == hop)
+            & not_waiting,
+        )
+
+    def claim(self, campaign_id: str, token: str, index: int, now: datetime, lease_extra_ms: int = 0) -> None:
+        """Contact `index` in flight. Raises RunLost when the run may not send it."""
+        update(
+            campaign_id,
+            [Campaign.in_flight_index.set(index), *self._lease(now, lease_extra_ms)],
+            holds(token) & Campaign.in_flight_index.does_not_exist() & _after(index),
+        )
+
+    def record(
+        self,
+        campaign_id: str,
+        token: str,
+        index: int,
+        phone_number: str,
+        outcome: Outcome,
+        now: datetime,
+        *,
+        claim_next: bool = False,
+        lease_extra_ms: int = 0,
+    ) -> None:
+        """Contact `index`'s delivery and progress in one transaction. With `claim_next`
+        the same write claims `index + 1`, and then the campaign must still be Running
+        (else RunLost, and nothing is written)."""
+        condition = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
+        if claim_next:
+            actions = [Campaign.in_flight_index.set(index + 1), *self._lease(now, lease_extra_ms)]
+            condition &= Campaign.status == CampaignStatus.RUNNING.value
+        else:
+            actions = [Campaign.in_flight_index.remove()]
+        actions += [
+            Campaign.last_processed_contact_index.set(index),
+            COUNTERS[outcome.status].add(1),
+            Campaign.no_progress_count.set(0),
+            Campaign.outage_since.remove(),
+            Campaign.updated_at.set(now),
+        ]
+        if outcome.status is DeliveryStatus.SENT:
+            actions += [Campaign.last_sent_at.set(now), Campaign.sent_in_batch.add(1)]
+        record_delivery(campaign_id, index, phone_number, outcome, now, actions, condition)
+
+    def release(self, campaign_id: str, token: str, index: int) -> None:
+        """Give back a claim whose send certainly did not happen."""
+        update(
+            campaign_id,
+            [Campaign.in_flight_index.remove()],
+            (Campaign.run_token == token) & (Campaign.in_flight_index == index),
+        )
+
+    def pause(self, campaign_id: str, token: str, reason: str, now: datetime) -> bool:
+        """Running -> Paused by the runner. False when the run was no longer ours."""
+        return attempt(
+            campaign_id,
+            [
+                Campaign.status.set(CampaignStatus.PAUSED.value),
+                Campaign.pause_reason.set(reason[:1000]),
+                Campaign.due_at.remove(),
+                Campaign.pending_hop.remove(),
+                Campaign.outage_since.remove(),
+                *_NOT_WAITING,
+                Campaign.updated_at.set(now),
+            ],
+            holds(token) & Campaign.in_flight_index.does_not_exist(),
+        )
+
+    def hand_off(
+        self, campaign_id: str, token: str, next_hop: int, now: datetime, lease_extra_ms: int = 0
+    ) -> bool:
+        """Renew the lease and name the hop the next invocation continues. False when
+        the run is no longer ours."""
+        return attempt(
+            campaign_id,
+            [
+                *self._lease(now, lease_extra_ms),
+                Campaign.pending_hop.set(next_hop),
+                Campaign.updated_at.set(now),
+            ],
+            holds(token) & Campaign.in_flight_index.does_not_exist(),
+        )
+
+    def park(
+        self,
+        campaign_id: str,
+        token: str,
+        until: datetime,
+        reason: str,
+        now: datetime,
+        *,
+        end_batch: bool = False,
+        outage: bool = False,
+    ) -> bool:
+        """Stop this invocation; the schedule continues the run at `until`. The run
+        stays Running with `waitingUntil` and `waitReason`. A wait is progress of its
+        own kind: it does not count toward the runaway guard."""
+        actions = [
+            Campaign.lease_expires_at.set(until),
+            Campaign.due_at.set(until),
+            Campaign.waiting_until.set(until),
+            Campaign.wait_reason.set(reason[:500]),
+            Campaign.no_progress_count.set(0),
+            Campaign.updated_at.set(now),
+        ]
+        if end_batch:
+            actions.append(Campaign.sent_in_batch.set(0))
+        if outage:
+            actions.append(Campaign.outage_since.set(Campaign.outage_since | now))
+        return attempt(campaign_id, actions, holds(token) & Campaign.in_flight_index.does_not_exist())
+
+    def note_outage(self, campaign_id: str, token: str, now: datetime) -> datetime:
+        """Remember when WAHA started failing for this run (the first time only); returns it."""
+        campaign = update(
+            campaign_id,
+            [Campaign.outage_since.set(Campaign.outage_since | now)],
+            holds(token),
+        )
+        return campaign.outage_since or now
+
+    def complete(self, campaign_id: str, token: str, total_contacts: int, now: datetime) -> bool:
+        """Running -> Completed, only once every contact below `total_contacts` is recorded."""
+        if total_contacts == 0:
+            all_recorded = Campaign.last_processed_contact_index.does_not_exist()
+        else:
+            all_recorded = Campaign.last_processed_contact_index == total_contacts - 1
+        return attempt(
+            campaign_id,
+            [
+                Campaign.status.set(CampaignStatus.COMPLETED.value),
+                Campaign.completed_at.set(now),
+                Campaign.last_processed_contact_index.remove(),
+                Campaign.due_at.remove(),
+                Campaign.lease_expires_at.remove(),
+                Campaign.pause_reason.remove(),
+                Campaign.pending_hop.remove(),
+                *_NOT_WAITING,
+                Campaign.updated_at.set(now),
+            ],
+            holds(token)
+            & Campaign.in_flight_index.does_not_exist()
+            & (Campaign.total_contacts == total_contacts)
+            & all_recorded,
+        )
+
+    def fail(self, campaign: Campaign, token: str, reason: str, now: datetime) -> bool:
+        """Running -> Failed with a generic reason, only while the run with `token` holds
+        it; a contact left in flight becomes Unknown (never resent)."""
+        actions = [
+            Campaign.status.set(CampaignStatus.FAILED.value),
+            Campaign.completed_at.set(now),
+            Campaign.failure_reason.set(reason[:1000]),
+            Campaign.due_at.remove(),
+            Campaign.lease_expires_at.remove(),
+            Campaign.pending_hop.remove(),
+            *_NOT_WAITING,
+            Campaign.updated_at.set(now),
+        ]
+        campaign.refresh(consistent_read=True)
+        try:
+            if campaign.in_flight_index is None:
+                update(campaign.id, actions, holds(token) & Campaign.in_flight_index.does_not_exist())
+            else:
+                index = int(campaign.in_flight_index)
+                condition = holds(token) & (Campaign.in_flight_index == index)
+                settle_in_flight(campaign, index, now, actions, condition)
+            return True
+        except RunLost:
+            return False

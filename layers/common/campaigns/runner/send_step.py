@@ -1,0 +1,125 @@
+"""Send one claimed contact: check the number, show typing, send, and say what happened.
+
+The result carries its own reason: an `Outcome` to record (Sent, Failed, Unknown),
+or `NotSent` (nothing went out: release the claim, then pause, or wait when WAHA
+is only down for a while).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from campaigns.data.models import Contact
+from campaigns.domain.outcomes import Outcome
+from campaigns.domain.personalise import render_message
+from campaigns.domain.statuses import DeliveryStatus
+from campaigns.sending.pacing import Pacer
+from campaigns.sending.sender import (
+    ContactRejected,
+    Media,
+    OutgoingMessage,
+    SendDeferred,
+    Sender,
+    SendNotAttempted,
+    SendOutcomeUnknown,
+    SendPlan,
+)
+
+NOT_ON_WHATSAPP = "This number is not on WhatsApp"
+TYPING_MS_PER_CHAR = 40
+TYPING_MIN_MS = 800
+TYPING_MAX_MS = 6_000
+
+
+def typing_ms(text: str) -> int:
+    return max(TYPING_MIN_MS, min(TYPING_MAX_MS, TYPING_MS_PER_CHAR * len(text)))
+
+
+@dataclass(frozen=True)
+class NotSent:
+    reason: str
+    transient: bool = False  # WAHA down or restarting: wait and try again
+
+
+@dataclass(frozen=True)
+class Message:
+    """What every contact of a run gets, before personalisation."""
+
+    campaign_id: str
+    session: str
+    template: str
+    default_name: str
+    media: Media | None
+    plan: SendPlan
+
+    def text_for(self, contact: Contact) -> str:
+        return render_message(self.template, contact.first_name, self.default_name)
+
+
+class SendStep:
+    def __init__(
+        self, sender: Sender, sleep: Callable[[float], None], monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.sender = sender
+        self.sleep = sleep
+        self.monotonic = monotonic
+
+    def typing_for(self, message: Message, contact: Contact) -> int:
+        return typing_ms(message.text_for(contact)) if message.plan.typing else 0
+
+    def send(self, message: Message, contact: Contact, pacer: Pacer) -> Outcome | NotSent:
+        phone = contact.phone_number
+        try:
+            check_s = 0.0
+            if message.plan.check_number:
+                checked = self.monotonic()
+                exists = self.sender.number_exists(message.session, phone)
+                check_s = self.monotonic() - checked
+                if exists is False:
+                    return Outcome(DeliveryStatus.FAILED, error=NOT_ON_WHATSAPP)
+            text = message.text_for(contact)
+            if message.plan.typing:
+                self._type(message.session, phone, typing_ms(text))
+            return self._deliver(message, contact, text, pacer, check_s)
+        except ContactRejected as exc:
+            return Outcome(DeliveryStatus.FAILED, error=exc.reason)
+        except SendOutcomeUnknown as exc:
+            return Outcome(DeliveryStatus.UNKNOWN, error=exc.reason)
+        except SendDeferred as exc:
+            return NotSent(exc.reason, transient=True)
+        except SendNotAttempted as exc:
+            return NotSent(exc.reason)
+
+    def _deliver(
+        self, message: Message, contact: Contact, text: str, pacer: Pacer, check_s: float
+    ) -> Outcome:
+        started = self.monotonic()
+        outgoing = OutgoingMessage(
+            session=message.session,
+            phone_number=contact.phone_number,
+            text=text,
+            media=message.media,
+            idempotency_key=f"{message.campaign_id}:{int(contact.index)}",
+        )
+        try:
+            result = self.sender.send(outgoing)
+        except SendOutcomeUnknown:
+            pacer.sent(started)  # it may have gone out: the next gap counts from it
+            raise
+        # Pace from when the delivering request started: a send delayed by retries
+        # went out late, so the next one waits its full gap after it.
+        lag = result.delivery_lag_s
+        pacer.sent(started if lag is None else self.monotonic() - lag, check_s + result.prepared_s)
+        return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
+
+    def _type(self, session: str, phone: str, typing: int) -> None:
+        started = self.monotonic()
+        self.sender.start_typing(session, phone)
+        # Typing fills the end of the wait; with no wait (a run's first message) it
+        # still shows for its full time.
+        remaining = typing / 1000 - (self.monotonic() - started)
+        if remaining > 0:
+            self.sleep(remaining)
+        self.sender.stop_typing(session, phone)
