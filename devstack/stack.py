@@ -126,6 +126,8 @@ class LocalStack:
         self.port_option = port
         self.dynamodb_endpoint_option = dynamodb_endpoint
         self.timeout_ms = timeout_ms
+        # Why no message could be sent with this configuration, when that is so.
+        self.budget_problem: str | None = None
         self.schedule_seconds = schedule_seconds
         self.waha_base_url = waha_base_url
         self.waha_api_key = waha_api_key
@@ -235,10 +237,14 @@ class LocalStack:
             self._set_env("HANDOFF_MARGIN_MS", str(margin))
             log.info("LOCAL_LAMBDA_TIMEOUT_MS is short: the runner hands off %d ms before its end", margin)
 
+        self._set_env("RUNNER_TIMEOUT_MS", str(self.timeout_ms))
         cfg = config.reload_settings()
         models.configure_models(cfg)
         created = self._ensure_tables(cfg)
         self._cold_start()
+        self.budget_problem = _budget_problem(cfg)
+        if self.budget_problem:
+            log.error("Configuration error: %s", self.budget_problem)
 
         retries = runner_retries_from_template() if self.max_retries is None else self.max_retries
         self.invoker = LocalInvoker(
@@ -508,3 +514,11 @@ def configure_logging(level: str | int = "INFO", stream: Any = None) -> None:
     stack_logger.propagate = False
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _budget_problem(cfg: Any) -> str | None:
+    """A configuration in which the runner could never send (the banner shows it)."""
+    from campaigns.runner.budget import startup_budget_problem
+    from campaigns.sending.factory import build_sender
+
+    return startup_budget_problem(build_sender(), cfg)

@@ -14,17 +14,22 @@ from campaigns.config import settings
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import default_invoker
 from campaigns.observability import logger, metrics, tracer
+from campaigns.runner.budget import startup_budget_problem
 from campaigns.runner.service import CampaignRunner, RunEvent
-from campaigns.sending.sender import Sender, build_sender
+from campaigns.sending.factory import build_sender
+from campaigns.sending.sender import Sender
 
 _sender: Sender | None = None
 
 
 def _runner() -> CampaignRunner:
     global _sender
+    cfg = settings()
     if _sender is None:  # reused across warm invocations (one HTTP connection pool)
         _sender = build_sender()
-    cfg = settings()
+        problem = startup_budget_problem(_sender, cfg)
+        if problem:
+            logger.error("Configuration error: no message can be sent", extra={"reason": problem})
     return CampaignRunner(CampaignStore(cfg.lease_seconds), _sender, default_invoker(), cfg)
 
 

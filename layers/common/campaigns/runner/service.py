@@ -38,6 +38,7 @@ from campaigns.domain.outcomes import Outcome
 from campaigns.domain.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
 from campaigns.invoker import RunnerInvoker, runner_event
 from campaigns.observability import logger, metrics
+from campaigns.runner.budget import send_budget_problem
 from campaigns.runner.contacts import ContactCursor, ContactMissing
 from campaigns.runner.events import RunEvent, RunResult, RunStats
 from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
@@ -205,8 +206,9 @@ class CampaignRunner:
             campaign.id, session, template.text_content, campaign.default_name_value, media, plan
         )
         run.worst_send_ms = int(self.sender.worst_case_ms(plan))
-        if run.worst_send_ms + self.cfg.handoff_margin_ms >= self.cfg.runner_timeout_ms:
-            return self._pause(run, _budget_too_short(run.worst_send_ms, self.cfg))
+        too_long = send_budget_problem(run.worst_send_ms, self.cfg)
+        if too_long:
+            return self._pause(run, f"{too_long} Then resume the campaign.")
         run.pacer = Pacer.for_run(
             int(campaign.min_delay_ms),
             int(campaign.max_delay_ms),
@@ -450,15 +452,6 @@ def _session_not_held(session: str) -> str:
         return "The campaign has no WhatsApp session; connect a number, then resume."
     return (
         f"WhatsApp session '{session}' is not registered to the campaign's owner; register it, then resume."
-    )
-
-
-def _budget_too_short(worst_ms: int, cfg: Settings) -> str:
-    return (
-        f"One message of this campaign can take up to {worst_ms / 1000:.0f} s with WAHA's timeouts and "
-        f"retries, which does not fit the runner's time limit ({cfg.runner_timeout_ms / 1000:.0f} s, "
-        f"{cfg.handoff_margin_ms / 1000:.0f} s kept as margin). Lower WAHA_READ_TIMEOUT_S or "
-        "WAHA_MAX_ATTEMPTS, or raise the runner's timeout, then resume."
     )
 
 
