@@ -18,9 +18,11 @@ Usage in a test::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -70,6 +72,7 @@ class _Injection:
     body: Any = None
     seconds: float = 0.0
     process: bool = False  # handle the request for real first (it "reached WhatsApp")
+    drop: bool = False  # close the connection without answering
 
 
 @dataclass
@@ -77,6 +80,7 @@ class _Reply:
     status: int
     body: Any = None  # dict/list -> JSON; None -> empty body
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without writing a response
 
 
 class FakeWaha:
@@ -197,6 +201,12 @@ class FakeWaha:
         the answer is held back `seconds`, long enough for a client read timeout."""
         self._inject(_Injection(n, frozenset(endpoints), seconds=seconds, process=True))
 
+    def break_next(self, n: int, *, endpoints: Iterable[str] = SEND_ENDPOINTS, process: bool = True) -> None:
+        """The next `n` matching requests are read (and, with `process`, handled: a send is recorded),
+        then the connection is closed without an answer, as a proxy or TLS stream that breaks
+        after the request was written."""
+        self._inject(_Injection(n, frozenset(endpoints), process=process, drop=True))
+
     def rate_limit_next(
         self, n: int, status: int = 500, *, endpoints: Iterable[str] = SEND_ENDPOINTS
     ) -> None:
@@ -267,8 +277,10 @@ class FakeWaha:
                 reply = self._answer(method, path, endpoint, path_session, query, headers, body)
                 if injection is not None and injection.seconds:
                     self._stopping.wait(injection.seconds)
-                elif injection is not None:
+                elif injection is not None and not injection.drop:
                     reply = _default_error_body(_Reply(injection.status, injection.body), method, path)
+            if injection is not None and injection.drop:
+                reply = _Reply(0, drop=True)
             entry["status"] = reply.status
             return reply
         finally:
@@ -633,6 +645,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         reply = self.server.fake.handle(method, self.path, self.headers, raw)
+        if reply.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if reply.body is None:
             payload, content_type = b"", None
         elif isinstance(reply.body, str):

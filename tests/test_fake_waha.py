@@ -356,3 +356,29 @@ def test_reset_restores_defaults(fake_waha: FakeWaha) -> None:
     assert fake_waha.sessions == {"default": "WORKING"}
     assert fake_waha.timelock is False
     assert fake_waha.sent() == [] and fake_waha.count_requests() == 0
+
+
+@pytest.mark.parametrize("process, delivered", [(True, 1), (False, 0)])
+def test_break_closes_the_connection_without_an_answer(
+    fake_waha: FakeWaha, process: bool, delivered: int
+) -> None:
+    fake_waha.break_next(1, process=process)
+    body = {"session": "default", "chatId": "12132132131@c.us", "text": "Hi"}
+    with pytest.raises(requests.ConnectionError):
+        call(fake_waha, "POST", "/api/sendText", json=body)
+    assert len(fake_waha.sent()) == delivered
+    assert fake_waha.request_log("sendText")[0]["status"] == 0
+    # The next request is answered normally.
+    assert call(fake_waha, "POST", "/api/sendText", json=body).status_code == 201
+    assert len(fake_waha.sent()) == delivered + 1
+
+
+def test_fail_after_processing_delivers_then_answers_the_error(fake_waha: FakeWaha) -> None:
+    upstream = (
+        "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+    )
+    fake_waha.fail_next(1, 503, upstream, process=True)
+    body = {"session": "default", "chatId": "12132132131@c.us", "text": "Hi"}
+    response = call(fake_waha, "POST", "/api/sendText", json=body)
+    assert response.status_code == 503 and response.text == upstream
+    assert fake_waha.count_by_chat() == {"12132132131@c.us": 1}
