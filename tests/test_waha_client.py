@@ -28,23 +28,25 @@ from campaigns.sending.sender import (
     SendNotAttempted,
     SendOutcomeUnknown,
 )
-from campaigns.sending.waha import (
-    MESSAGE_CAPPED,
-    NOT_FOUND,
-    REACHOUT_TIMELOCK,
+from campaigns.sending.waha_client import (
     ApiKeyRejected,
     EndpointUnsupported,
-    ParameterApiKey,
     RateLimited,
     RetryPolicy,
     SessionNotFound,
     SessionNotWorking,
     WahaClient,
-    WahaSender,
     WahaUnavailable,
     WhatsAppRestricted,
     chat_id_for,
     extract_message_id,
+)
+from campaigns.sending.waha_sender import (
+    MESSAGE_CAPPED,
+    NOT_FOUND,
+    REACHOUT_TIMELOCK,
+    ParameterApiKey,
+    WahaSender,
 )
 from tests import fakewaha
 from tests.fakewaha import FakeWaha
