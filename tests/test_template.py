@@ -296,7 +296,7 @@ def test_waha_api_key_is_readable_by_api_and_runner_when_configured(
 # ------------------------------------------------------------------------- API
 
 
-def test_http_api_uses_a_jwt_authorizer_from_parameters(transformed: dict[str, Any]) -> None:
+def test_http_api_uses_a_jwt_authorizer_from_cognito_or_the_parameters(transformed: dict[str, Any]) -> None:
     body = transformed["Resources"]["HttpApi"]["Properties"]["Body"]
     schemes = body["components"]["securitySchemes"]
 
@@ -304,8 +304,14 @@ def test_http_api_uses_a_jwt_authorizer_from_parameters(transformed: dict[str, A
     assert authorizer["type"] == "jwt"
     assert authorizer["identitySource"] == "$request.header.Authorization"
     assert authorizer["jwtConfiguration"] == {
-        "issuer": {"Ref": "JwtIssuer"},
-        "audience": [{"Ref": "JwtAudience"}],
+        "issuer": {
+            "Fn::If": [
+                "UseCognito",
+                {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"},
+                {"Ref": "JwtIssuer"},
+            ]
+        },
+        "audience": [{"Fn::If": ["UseCognito", {"Ref": "UserPoolClient"}, {"Ref": "JwtAudience"}]}],
     }
 
 
@@ -333,9 +339,18 @@ def test_http_api_allows_the_frontend_origin_parameter(
     declared = source["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
     cors = transformed["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
 
-    assert declared["AllowOrigins"] == [{"Ref": "FrontendOrigin"}]
-    # The transform resolves the parameter into the API definition.
-    assert cors["allowOrigins"] == [FRONTEND_ORIGIN]
+    # FrontendOrigin when given, else the dashboard's distribution; and a developer's
+    # dashboard on 127.0.0.1 unless LocalDashboardOrigin is empty.
+    distribution = {"Fn::Sub": "https://${DashboardDistribution.DomainName}"}
+    assert declared["AllowOrigins"] == [
+        {"Fn::If": ["HasFrontendOrigin", {"Ref": "FrontendOrigin"}, distribution]},
+        {"Fn::If": ["HasLocalDashboard", {"Ref": "LocalDashboardOrigin"}, {"Ref": "AWS::NoValue"}]},
+    ]
+    # The transform resolves the parameters into the API definition.
+    assert cors["allowOrigins"] == [
+        {"Fn::If": ["HasFrontendOrigin", FRONTEND_ORIGIN, distribution]},
+        {"Fn::If": ["HasLocalDashboard", "http://127.0.0.1:3000", {"Ref": "AWS::NoValue"}]},
+    ]
     assert {"GET", "POST", "OPTIONS"} <= set(cors["allowMethods"])
     assert {"authorization", "content-type"} <= {h.lower() for h in cors["allowHeaders"]}
 
