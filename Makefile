@@ -6,8 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requirements.txt | cksum | cut -d' ' -f1)
 PORT ?= 3000
 USER ?= demo-user
+# The AWS SAM CLI lives in its own environment: it pins boto3 to another release
+# than the tests do.
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat requirements-sam.txt | cksum | cut -d' ' -f1)
+export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: help venv browser lint test test-fast dev demo token openapi bench build deploy clean
+.PHONY: help venv sam browser lint test test-fast dev demo token openapi bench lock build deploy delete user clean
 
 help:
 	@echo "make demo    run one campaign end to end on the local stack (dry run)"
@@ -16,7 +22,10 @@ help:
 	@echo "make token USER=alice   print a local JWT for alice"
 	@echo "make openapi write docs/openapi.json"
 	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
-	@echo "make deploy  sam build && sam deploy --guided"
+	@echo "make build   sam build (finds a Python 3.12, or builds in a container)"
+	@echo "make deploy  build, deploy the stack, publish the dashboard (guided the first time)"
+	@echo "make user EMAIL=you@example.com   invite a user to the deployed dashboard"
+	@echo "make delete  delete the stack (the tables and the user pool are kept)"
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,14 +35,22 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 
 venv: $(STAMP)
 
+$(SAM_STAMP): requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-sam.txt
+	@rm -f $(SAM_VENV)/.installed-* && touch $(SAM_STAMP)
+
+sam: $(SAM_STAMP)
+
 # Debian's Chromium for the browser tests; they skip with a reason when it is missing.
 browser:
 	@bash scripts/install-browser.sh || echo "Chromium not installed: browser tests will be skipped"
 
-lint: venv
+lint: venv sam
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
 	$(PY) scripts/export_openapi.py --check
 
 test: venv browser lint
@@ -58,11 +75,22 @@ openapi: venv
 bench: venv
 	$(PY) -m bench
 
-build:
-	sam build
+# The layer's dependencies pinned for python3.12 on arm64 (layers/common/constraints.txt).
+lock: venv
+	$(PY) scripts/lock_layer.py
 
-deploy: build
-	sam deploy --guided
+build: venv sam
+	SAM=$(SAM) $(PY) scripts/deploy.py build
+
+deploy: venv sam
+	SAM=$(SAM) $(PY) scripts/deploy.py deploy
+
+delete: venv sam
+	SAM=$(SAM) $(PY) scripts/deploy.py delete
+
+user: venv
+	@test -n "$(EMAIL)" || { echo "usage: make user EMAIL=you@example.com"; exit 2; }
+	$(PY) scripts/deploy.py user "$(EMAIL)"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .aws-sam artifacts
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache .aws-sam artifacts
