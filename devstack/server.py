@@ -4,12 +4,15 @@ Each request becomes a payload format 2.0 event (routes and authorizer as
 template.yaml declares them: `GET /health` and `GET /openapi.json` without auth,
 `GET|POST /{proxy+}` behind the JWT authorizer), the API function's handler runs,
 and its result becomes the HTTP response. The dashboard's files in web/ are served
-at `/` and by file name; API routes take precedence.
+at `/` and by file name; API routes take precedence. `/config.json` tells the
+dashboard to sign in through the development sign-in at `/local-auth/` (authorize,
+token, logout: the OAuth code flow with PKCE, as Cognito's endpoints run it).
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
 import mimetypes
@@ -21,9 +24,19 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from devstack.auth import InvalidToken, authorizer_claims, bearer_token, scopes, verify_token
+from devstack.auth import (
+    LOCAL_CLIENT_ID,
+    InvalidToken,
+    LocalAuthority,
+    OAuthError,
+    authorizer_claims,
+    bearer_token,
+    is_loopback_url,
+    scopes,
+    verify_token,
+)
 from devstack.context import SimulatedContext
 
 log = logging.getLogger("devstack.api")
@@ -32,6 +45,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 PUBLIC_ROUTES = frozenset({"/health", "/openapi.json"})
+AUTH_ROUTES = frozenset({"/local-auth/authorize", "/local-auth/token", "/local-auth/logout"})
+CONFIG_PATH = "/config.json"
 API_TIMEOUT_MS = 29_000  # the API function's timeout in template.yaml
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 CORS_ALLOW_METHODS = "GET,POST,OPTIONS"
@@ -76,8 +91,10 @@ class LocalApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         web_root: Path | None = WEB_ROOT,
+        auth: LocalAuthority | None = None,
     ) -> None:
         self.jwt_secret = jwt_secret
+        self.auth = auth if auth is not None else LocalAuthority.from_env(jwt_secret)
         self.host = host
         self.requested_port = port
         self.web_root = web_root.resolve() if web_root is not None else None
@@ -121,7 +138,12 @@ class LocalApiServer:
     # --------------------------------------------------------------- routing
 
     def route(self, method: str, raw_path: str) -> tuple[str, Any]:
-        """("api", (routeKey, pathParameters, needs_auth)), ("static", file) or ("none", None)."""
+        """("api", (routeKey, pathParameters, needs_auth)), ("static", file), ("auth", path),
+        ("config", None) or ("none", None)."""
+        if raw_path in AUTH_ROUTES:
+            return "auth", raw_path
+        if raw_path == CONFIG_PATH and method in ("GET", "HEAD"):
+            return "config", None
         if method == "GET" and raw_path in PUBLIC_ROUTES:
             return "api", (f"GET {raw_path}", None, False)
         if method in ("GET", "HEAD"):
@@ -340,6 +362,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         kind, target = api.route(method, raw_path)
         if kind == "static":
             return self._send_file(target, head=method == "HEAD")
+        if kind == "config":
+            config = json.dumps(api.auth.dashboard_config()).encode()
+            return self._send(200, [*json_type, ("cache-control", "no-store")], config, head=method == "HEAD")
+        if kind == "auth":
+            return self._local_auth(method, target, parts.query, body)
         if kind == "none":
             return self._send(404, json_type, _json("Not Found"), head=method == "HEAD")
         route_key, path_parameters, needs_auth = target
@@ -385,6 +412,84 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
         headers.append(("apigw-requestid", request_id))
         return self._send(status, headers, body)
+
+    # ------------------------------------------------------ development sign-in
+
+    def _local_auth(self, method: str, path: str, query: str, body: bytes) -> int:
+        auth = self.server.api.auth
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        form = (
+            dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            if method == "POST"
+            else {}
+        )
+        if path == "/local-auth/token":
+            if method != "POST":
+                return self._oauth_json(
+                    405, {"error": "invalid_request", "error_description": "POST the form"}
+                )
+            try:
+                return self._oauth_json(200, auth.token(form))
+            except OAuthError as exc:
+                return self._oauth_json(
+                    exc.status, {"error": exc.error, "error_description": exc.description}
+                )
+        if path == "/local-auth/logout":
+            logout_uri = params.get("logout_uri", "")
+            if params.get("client_id") != LOCAL_CLIENT_ID or not is_loopback_url(logout_uri):
+                return self._sign_in_page(
+                    400, None, "Sign-out needs client_id and a logout_uri on this machine."
+                )
+            return self._redirect(logout_uri)
+        if method not in ("GET", "POST"):
+            return self._send(405, [("allow", "GET, POST")], b"")
+        fields = params if method == "GET" else form
+        try:
+            request = auth.authorization_request(fields)
+        except OAuthError as exc:
+            if exc.status == 302:
+                return self._redirect(
+                    fields["redirect_uri"],
+                    error=exc.error,
+                    error_description=exc.description,
+                    state=fields.get("state", ""),
+                )
+            return self._sign_in_page(400, None, exc.description)
+        user = form.get("user", "").strip() if method == "POST" else request.login_hint
+        if not user:
+            return self._sign_in_page(200, request, None if method == "GET" else "Enter a user id.")
+        try:
+            code = auth.issue_code(request, user)
+        except OAuthError as exc:
+            return self._sign_in_page(400, request, exc.description)
+        return self._redirect(request.redirect_uri, code=code, state=request.state)
+
+    def _redirect(self, target: str, **params: str) -> int:
+        parts = urlsplit(target)
+        query = "&".join(part for part in (parts.query, urlencode(params)) if part)
+        location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+        return self._send(302, [("location", location), ("cache-control", "no-store")], b"")
+
+    def _oauth_json(self, status: int, payload: dict[str, Any]) -> int:
+        headers = [
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+            ("pragma", "no-cache"),
+        ]
+        return self._send(status, headers, json.dumps(payload).encode())
+
+    def _sign_in_page(self, status: int, request: Any, error: str | None) -> int:
+        page = sign_in_page(request, self.server.api.auth.recent_users, error)
+        headers = [
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "no-store"),
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+            ("referrer-policy", "no-referrer"),
+        ]
+        return self._send(status, headers, page.encode())
 
     # ---------------------------------------------------------------- helpers
 
@@ -466,3 +571,63 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return  # one line per request comes from _dispatch
+
+
+# ------------------------------------------------------------ sign-in page
+
+_PAGE_STYLE = """
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f4f6f8; color: #1c2733; }
+main { max-width: 26rem; margin: 10vh auto; padding: 2rem; background: #fff; border-radius: 8px;
+  box-shadow: 0 1px 3px rgb(0 0 0 / 15%); }
+h1 { font-size: 1.4rem; margin-top: 0; }
+label { display: block; font-weight: 600; margin-bottom: .25rem; }
+input[type=text] { box-sizing: border-box; width: 100%; padding: .5rem; font: inherit; border: 1px solid #8a97a5;
+  border-radius: 4px; }
+button { font: inherit; padding: .5rem 1rem; margin-top: .75rem; border-radius: 4px; border: 1px solid #0b6e4f;
+  background: #0b6e4f; color: #fff; cursor: pointer; }
+.recent button { background: #fff; color: #0b6e4f; margin-right: .5rem; }
+.note { color: #4f5d6b; font-size: .9rem; }
+.error { color: #a4161a; font-weight: 600; }
+"""
+
+
+def sign_in_page(request: Any, recent: list[str], error: str | None) -> str:
+    """The development sign-in: a user id, no password (the local stack trusts this machine)."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Sign in (local development)</title><style>{_PAGE_STYLE}</style></head><body><main>",
+        "<h1>Sign in to the local stack</h1>",
+    ]
+    if error:
+        parts.append(f"<p class='error' role='alert' data-testid='local-auth-error'>{esc(error)}</p>")
+    if request is not None:
+        hidden = {
+            "response_type": "code",
+            "client_id": request.client_id,
+            "redirect_uri": request.redirect_uri,
+            "state": request.state,
+            "code_challenge": request.code_challenge,
+            "code_challenge_method": "S256",
+        }
+        fields = "".join(f"<input type='hidden' name='{esc(k)}' value='{esc(v)}'>" for k, v in hidden.items())
+        parts.append(f"<form method='post' action='/local-auth/authorize'>{fields}")
+        parts.append(
+            "<label for='user'>User id</label>"
+            "<input id='user' name='user' type='text' autocomplete='username' autocapitalize='off'"
+            " spellcheck='false' maxlength='128' autofocus data-testid='local-auth-user'>"
+            "<button type='submit' data-testid='local-auth-submit'>Sign in</button>"
+        )
+        if recent:
+            buttons = "".join(
+                f"<button type='submit' name='user' value='{esc(user)}' formnovalidate>{esc(user)}</button>"
+                for user in recent
+            )
+            parts.append(f"<p class='recent'><span class='note'>Recent users:</span><br>{buttons}</p>")
+        parts.append("</form>")
+    parts.append(
+        "<p class='note'>Development sign-in of <code>make dev</code>: any user id signs in, without a"
+        " password. The deployed dashboard signs in with Cognito.</p></main></body></html>"
+    )
+    return "".join(parts)
