@@ -2,6 +2,7 @@
 // polling, a campaign's deliveries, and the form that creates a campaign.
 
 import { ApiError, createApi, errorText, isValidBaseUrl, normaliseBaseUrl } from "./api.js";
+import { createAuth, hasProvider, loadConfig, withFreshTokens } from "./auth.js";
 import { chunk, parseContactsCsv } from "./csv.js";
 import { byId, formatDateTime, h, jwtClaims, localInputToUtcIso, replaceChildren, timeElement } from "./dom.js";
 import { renderMessage } from "./personalise.js";
@@ -41,7 +42,20 @@ const state = {
   saved: { lists: new Map(), templates: new Map(), media: new Map() },
 };
 
-const api = createApi({ getBaseUrl: () => state.baseUrl, getToken: () => state.token });
+// config.json (API address, identity provider) and the signed-in session, once loaded.
+let appConfig = null;
+let auth = null;
+
+// Every call carries the current access token, renewed before it expires (auth.js).
+const api = withFreshTokens(
+  createApi({ getBaseUrl: () => state.baseUrl, getToken: () => auth?.accessToken() || state.token }),
+  {
+    signedIn: () => Boolean(auth?.signedIn()),
+    ensureFresh: () => auth.ensureFresh(),
+    refresh: () => auth.refresh(),
+  },
+  (error) => error instanceof ApiError && error.status === 401,
+);
 
 // ---------------------------------------------------------------- storage
 
@@ -63,7 +77,8 @@ function writeStorage(key, value) {
 }
 
 function defaultBaseUrl() {
-  return normaliseBaseUrl(document.querySelector('meta[name="api-base-url"]')?.content ?? "");
+  const configured = normaliseBaseUrl(appConfig?.apiUrl ?? "");
+  return configured || normaliseBaseUrl(document.querySelector('meta[name="api-base-url"]')?.content ?? "");
 }
 
 // ---------------------------------------------------------------- messages
@@ -129,7 +144,7 @@ function showDashboard() {
   byId("signin-view").hidden = true;
   byId("dashboard").hidden = false;
   byId("account").hidden = false;
-  const claims = jwtClaims(state.token);
+  const claims = (auth?.signedIn() && auth.claims()) || jwtClaims(state.token);
   byId("signed-in-as").textContent = claims?.email || claims?.username || claims?.sub || "token user";
   byId("api-base-label").textContent = state.baseUrl || `${window.location.origin} (this page)`;
 }
@@ -160,7 +175,7 @@ async function signIn(event) {
   try {
     // The first page doubles as the check that the token and the address work.
     const page = await api.listCampaigns({ limit: PAGE_SIZE });
-    writeStorage(STORAGE.token, token);
+    // The token stays in memory: a reload asks for it again.
     writeStorage(STORAGE.baseUrl, normaliseBaseUrl(baseInput.value));
     tokenInput.value = "";
     resetPaging();
@@ -184,8 +199,18 @@ async function signIn(event) {
   }
 }
 
-function signOut(message = "Signed out.") {
-  writeStorage(STORAGE.token, "");
+/** Leave the provider's session too (Cognito's logout page comes back here). */
+function signOutEverywhere() {
+  if (auth?.signedIn()) {
+    signOut("Signing out…", { keepSession: true });
+    auth.signOut();
+    return;
+  }
+  signOut();
+}
+
+function signOut(message = "Signed out.", { keepSession = false } = {}) {
+  if (!keepSession) auth?.signOut({ redirect: false });
   writeStorage(STORAGE.baseUrl, "");
   state.token = "";
   state.baseUrl = defaultBaseUrl();
@@ -199,14 +224,14 @@ function signOut(message = "Signed out.") {
   replaceChildren(byId("campaigns-body"));
   showSignIn();
   notify(message);
-  byId("token-input").focus();
+  (byId("signin-form").hidden ? byId("oauth-signin-button") : byId("token-input")).focus();
 }
 
 /** A 401 on any call: the token is gone or expired, so go back to the sign-in. */
 function handleUnauthorized(error) {
-  if (!(error instanceof ApiError) || error.status !== 401 || !state.token) return false;
+  if (!(error instanceof ApiError) || error.status !== 401 || !(state.token || auth?.signedIn())) return false;
   signOut("Please sign in again.");
-  showError(`Your session ended: ${errorText(error)} Sign in again with a fresh token.`, "signin");
+  showError(`Your session ended: ${errorText(error)} Sign in again.`, "signin");
   return true;
 }
 
@@ -920,7 +945,12 @@ function wire() {
   byId("token-show").addEventListener("change", (event) => {
     byId("token-input").type = event.target.checked ? "text" : "password";
   });
-  byId("signout-button").addEventListener("click", () => signOut());
+  byId("signout-button").addEventListener("click", signOutEverywhere);
+  byId("oauth-signin-button").addEventListener("click", async (event) => {
+    setBusy(event.currentTarget, true, "Redirecting…");
+    clearError();
+    await auth.signIn();
+  });
   byId("error-dismiss").addEventListener("click", () => clearError());
 
   byId("refresh-button").addEventListener("click", async (event) => {
@@ -973,19 +1003,51 @@ function wire() {
   });
 }
 
-function start() {
-  wire();
-  state.baseUrl = normaliseBaseUrl(readStorage(STORAGE.baseUrl)) || defaultBaseUrl();
-  state.token = readStorage(STORAGE.token);
-  renderPreview();
-  renderSessions();
-  if (!state.token) {
-    showSignIn();
-    return;
-  }
+/** Signed in through the provider: into the dashboard. */
+function enterDashboard() {
+  state.token = auth.accessToken();
+  resetPaging();
   showDashboard();
   loadCampaigns();
   loadSessions();
+}
+
+async function start() {
+  wire();
+  writeStorage(STORAGE.token, ""); // earlier versions kept a pasted token here
+  appConfig = await loadConfig();
+  state.baseUrl = normaliseBaseUrl(readStorage(STORAGE.baseUrl)) || defaultBaseUrl();
+  renderPreview();
+  renderSessions();
+  const provider = hasProvider(appConfig);
+  byId("oauth-signin").hidden = !provider;
+  // Pasting a token is for developers (make token): only without a provider, or when config.json allows it.
+  byId("signin-form").hidden = provider && !appConfig.tokenPaste;
+  byId("token-paste-note").hidden = !(provider && appConfig.tokenPaste);
+  if (!provider) {
+    showSignIn();
+    return;
+  }
+  auth = createAuth({
+    config: appConfig,
+    onChange: (event) => {
+      if (event.type === "tokens") state.token = auth.accessToken();
+      if (event.type === "expired" && !auth.signedIn() && !byId("dashboard").hidden) {
+        signOut("Please sign in again.");
+        showError(`Your session ended: ${errorText(event.error)} Sign in again.`, "signin");
+      }
+    },
+  });
+  try {
+    if ((await auth.completeSignIn()) || (await auth.resume())) {
+      enterDashboard();
+      byId("campaigns-heading").focus();
+      return;
+    }
+  } catch (error) {
+    showError(errorText(error), "signin");
+  }
+  showSignIn();
 }
 
 start();

@@ -1,0 +1,344 @@
+// Sign-in: the OAuth 2.0 authorization-code flow with PKCE (S256) against the
+// identity provider named in config.json (Cognito's hosted UI in AWS, the local
+// stack's development sign-in under `make dev`).
+//
+// Tokens live in memory only. The refresh token is kept in sessionStorage (this
+// tab, until it closes) so a reload can get a new access token without signing in
+// again; the PKCE verifier and state wait there during the redirect. The access
+// token is renewed before it expires, and once more when the API answers 401.
+
+const KEYS = { refresh: "campaignRunner.refreshToken", pending: "campaignRunner.pendingSignIn" };
+const PENDING_MAX_AGE_MS = 10 * 60 * 1000;
+const EARLY_REFRESH_MAX_MS = 60 * 1000;
+const MIN_REFRESH_DELAY_MS = 1000;
+
+export class AuthError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "AuthError";
+  }
+}
+
+/** config.json beside the page, or null when there is none (any static host, no sign-in set up). */
+export async function loadConfig(fetchImpl = fetch, url = "config.json") {
+  let response;
+  try {
+    response = await fetchImpl(url, { cache: "no-store", credentials: "omit" });
+  } catch {
+    return null;
+  }
+  if (!response.ok) return null;
+  try {
+    const config = await response.json();
+    return config && typeof config === "object" ? config : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Does the config describe a provider to sign in with? */
+export function hasProvider(config) {
+  return Boolean(config?.clientId && config?.authorizeUrl && config?.tokenUrl);
+}
+
+export function base64UrlEncode(bytes) {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** A random URL-safe string (32 bytes: a 43-character PKCE verifier). */
+export function randomString(byteCount = 32) {
+  return base64UrlEncode(crypto.getRandomValues(new Uint8Array(byteCount)));
+}
+
+/** The S256 code challenge of a verifier. */
+export async function pkceChallenge(verifier) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  return base64UrlEncode(new Uint8Array(digest));
+}
+
+function absolute(url, base) {
+  return new URL(url, base).href;
+}
+
+export function authorizeUrl(config, { redirectUri, state, challenge, loginHint, base }) {
+  const url = new URL(absolute(config.authorizeUrl, base ?? redirectUri));
+  url.searchParams.set("response_type", "code");
+  url.searchParams.set("client_id", config.clientId);
+  url.searchParams.set("redirect_uri", redirectUri);
+  url.searchParams.set("scope", config.scope || "openid email profile");
+  url.searchParams.set("state", state);
+  url.searchParams.set("code_challenge", challenge);
+  url.searchParams.set("code_challenge_method", "S256");
+  if (loginHint) url.searchParams.set("login_hint", loginHint);
+  return url.href;
+}
+
+/** The provider's sign-out address (Cognito's shape: client_id and logout_uri), or "" when it has none. */
+export function logoutUrl(config, { redirectUri, base }) {
+  if (!config?.logoutUrl) return "";
+  const url = new URL(absolute(config.logoutUrl, base ?? redirectUri));
+  url.searchParams.set("client_id", config.clientId);
+  url.searchParams.set("logout_uri", redirectUri);
+  return url.href;
+}
+
+/** When to renew a token that lives `expiresInSeconds`: a minute early, or at 80 % of a short life. */
+export function refreshDelayMs(expiresInSeconds) {
+  const lifetime = Math.max(0, Number(expiresInSeconds) || 0) * 1000;
+  const early = Math.min(EARLY_REFRESH_MAX_MS, lifetime / 5);
+  return Math.max(MIN_REFRESH_DELAY_MS, lifetime - early);
+}
+
+/** The payload of a JWT, unverified (the API verifies; the page only shows who is signed in). */
+export function tokenClaims(token) {
+  try {
+    const payload = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = decodeURIComponent(
+      [...atob(payload)].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join(""),
+    );
+    const claims = JSON.parse(json);
+    return claims && typeof claims === "object" ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The code and state the provider sent back on this page's address, if any. */
+export function parseCallback(href) {
+  const url = new URL(href);
+  const params = url.searchParams;
+  if (!params.has("state") || !(params.has("code") || params.has("error"))) return null;
+  return {
+    code: params.get("code"),
+    state: params.get("state"),
+    error: params.get("error"),
+    errorDescription: params.get("error_description"),
+  };
+}
+
+/** This page's address without the provider's parameters, for history.replaceState. */
+export function withoutCallbackParams(href) {
+  const url = new URL(href);
+  for (const name of ["code", "state", "error", "error_description", "session_state", "iss"]) {
+    url.searchParams.delete(name);
+  }
+  return url.pathname + (url.search || "") + url.hash;
+}
+
+/** The redirect URI of a page: its directory (https://dashboard.example/ for /index.html too). */
+export function redirectUriFor(href) {
+  const url = new URL("./", href);
+  return url.origin + url.pathname;
+}
+
+function readJson(storage, key) {
+  try {
+    return JSON.parse(storage.getItem(key) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+function safely(action) {
+  try {
+    return action();
+  } catch {
+    return undefined; // storage can be unavailable (private mode): the sign-in lasts this page only
+  }
+}
+
+/**
+ * @param {{ config: object, storage?: Storage, location?: Location, history?: History,
+ *           fetchImpl?: typeof fetch, now?: () => number, onChange?: (event: object) => void }} options
+ */
+export function createAuth({
+  config,
+  storage = globalThis.sessionStorage,
+  location = globalThis.location,
+  history = globalThis.history,
+  fetchImpl = (...args) => fetch(...args),
+  now = () => Date.now(),
+  onChange = () => {},
+}) {
+  const session = { accessToken: "", idToken: "", expiresAt: 0, timer: null };
+  let refreshing = null;
+  const redirectUri = () => redirectUriFor(location.href);
+
+  async function tokenRequest(fields) {
+    const body = new URLSearchParams({ client_id: config.clientId, ...fields });
+    let response;
+    try {
+      response = await fetchImpl(absolute(config.tokenUrl, location.href), {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+        body: body.toString(),
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch {
+      throw new AuthError("Could not reach the sign-in service (network error).");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok || !data?.access_token) {
+      const reason = data?.error_description || data?.error || `status ${response.status}`;
+      throw new AuthError(`The sign-in service refused: ${reason}.`);
+    }
+    return data;
+  }
+
+  function accept(tokens) {
+    session.accessToken = tokens.access_token;
+    if (tokens.id_token) session.idToken = tokens.id_token;
+    const expiresIn = Number(tokens.expires_in) || 3600;
+    session.expiresAt = now() + expiresIn * 1000;
+    if (tokens.refresh_token) safely(() => storage.setItem(KEYS.refresh, tokens.refresh_token));
+    clearTimeout(session.timer);
+    session.timer = setTimeout(() => {
+      refresh().catch((error) => onChange({ type: "expired", error }));
+    }, refreshDelayMs(expiresIn));
+    onChange({ type: "tokens" });
+  }
+
+  function forget() {
+    clearTimeout(session.timer);
+    session.timer = null;
+    session.accessToken = "";
+    session.idToken = "";
+    session.expiresAt = 0;
+    safely(() => storage.removeItem(KEYS.refresh));
+  }
+
+  /** Off to the provider's sign-in page. */
+  async function signIn({ loginHint } = {}) {
+    const verifier = randomString(32);
+    const state = randomString(16);
+    const pending = { verifier, state, redirectUri: redirectUri(), createdAt: now() };
+    safely(() => storage.setItem(KEYS.pending, JSON.stringify(pending)));
+    const challenge = await pkceChallenge(verifier);
+    location.assign(authorizeUrl(config, { redirectUri: pending.redirectUri, state, challenge, loginHint }));
+  }
+
+  /**
+   * Finish a sign-in when this page is the provider's redirect: the state must be the one
+   * this tab sent, then the code is exchanged with the verifier. True when signed in;
+   * false when the address carries no answer; AuthError otherwise.
+   */
+  async function completeSignIn() {
+    const callback = parseCallback(location.href);
+    if (!callback) return false;
+    const pending = readJson(storage, KEYS.pending);
+    safely(() => storage.removeItem(KEYS.pending));
+    history.replaceState(null, "", withoutCallbackParams(location.href));
+    if (!pending || !pending.state || pending.state !== callback.state) {
+      throw new AuthError("The sign-in answer does not match the request this page made. Sign in again.");
+    }
+    if (now() - Number(pending.createdAt) > PENDING_MAX_AGE_MS) {
+      throw new AuthError("The sign-in took too long. Sign in again.");
+    }
+    if (callback.error) {
+      throw new AuthError(`Sign-in failed: ${callback.errorDescription || callback.error}.`);
+    }
+    accept(
+      await tokenRequest({
+        grant_type: "authorization_code",
+        code: callback.code,
+        redirect_uri: pending.redirectUri,
+        code_verifier: pending.verifier,
+      }),
+    );
+    return true;
+  }
+
+  /** A new access token from the refresh token; one request at a time. */
+  function refresh() {
+    if (!refreshing) {
+      const token = safely(() => storage.getItem(KEYS.refresh));
+      if (!token) return Promise.reject(new AuthError("Not signed in."));
+      refreshing = tokenRequest({ grant_type: "refresh_token", refresh_token: token })
+        .then(accept, (error) => {
+          forget();
+          throw error;
+        })
+        .finally(() => {
+          refreshing = null;
+        });
+    }
+    return refreshing;
+  }
+
+  /** After a reload: signed in again from this tab's refresh token, if it has one. */
+  async function resume() {
+    if (!safely(() => storage.getItem(KEYS.refresh))) return false;
+    try {
+      await refresh();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Renew now when the token is (nearly) expired: after a sleeping laptop or a hidden tab. */
+  async function ensureFresh() {
+    if (session.accessToken && now() < session.expiresAt - 5000) return;
+    await refresh();
+  }
+
+  /** Forget the tokens and leave through the provider's logout, which comes back to this page. */
+  function signOut({ redirect = true } = {}) {
+    forget();
+    safely(() => storage.removeItem(KEYS.pending));
+    const target = logoutUrl(config, { redirectUri: redirectUri() });
+    if (redirect && target) location.assign(target);
+    return target;
+  }
+
+  return {
+    signIn,
+    completeSignIn,
+    resume,
+    refresh,
+    ensureFresh,
+    signOut,
+    accessToken: () => session.accessToken,
+    signedIn: () => Boolean(session.accessToken),
+    /** The signed-in user's claims: the ID token's (email), else the access token's. */
+    claims: () => tokenClaims(session.idToken) ?? tokenClaims(session.accessToken),
+  };
+}
+
+/**
+ * The API client's methods with a fresh token: renewed first when it is about to
+ * expire, and once more (then the call retried) when the API still answers 401.
+ */
+export function withFreshTokens(api, auth, isUnauthorized) {
+  const wrapped = {};
+  for (const [name, method] of Object.entries(api)) {
+    if (typeof method !== "function") {
+      wrapped[name] = method;
+      continue;
+    }
+    wrapped[name] = async (...args) => {
+      if (!auth.signedIn()) return method(...args);
+      await auth.ensureFresh().catch(() => {});
+      try {
+        return await method(...args);
+      } catch (error) {
+        if (!isUnauthorized(error) || !auth.signedIn()) throw error;
+        try {
+          await auth.refresh();
+        } catch {
+          throw error;
+        }
+        return method(...args);
+      }
+    };
+  }
+  return wrapped;
+}
