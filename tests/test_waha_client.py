@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import socket
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from jsonschema import Draft202012Validator
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from campaigns.config import ConfigError, Settings
 from campaigns.observability import logger
@@ -25,6 +30,7 @@ from campaigns.sending.sender import (
     ContactRejected,
     Media,
     OutgoingMessage,
+    SendDeferred,
     SendNotAttempted,
     SendOutcomeUnknown,
 )
@@ -440,18 +446,19 @@ def test_message_capping_stops_at_once(fake_waha: FakeWaha) -> None:
 
 def test_service_unavailable_burst_is_retried(fake_waha: FakeWaha) -> None:
     fake_waha.fail_next(2, status=503)
-    make_sender(fake_waha).send(with_media("image/jpeg"))  # no id needed: nothing went out
-    assert fake_waha.count_requests("sendImage") == 3
+    make_sender(fake_waha).send(text())  # the pre-generated id makes the repeats safe
+    assert fake_waha.count_requests("sendText") == 3
     assert fake_waha.count_by_chat() == {CHAT: 1}
 
 
 @pytest.mark.parametrize("status", [503, 500])
 def test_persistent_5xx_gives_up_after_the_bound(fake_waha: FakeWaha, status: int) -> None:
-    fake_waha.fail_next(10, status=status)
+    fake_waha.fail_next(10, status=status, endpoints={"new-message-id"})
     with pytest.raises(WahaUnavailable) as caught:
-        make_sender(fake_waha).send(with_media("image/jpeg"))
+        make_sender(fake_waha).send(text())
     assert f"HTTP {status}" in caught.value.reason and "nothing was sent" in caught.value.reason
-    assert fake_waha.count_requests("sendImage") == FAST.max_attempts
+    assert fake_waha.count_requests("new-message-id") == FAST.max_attempts
+    assert fake_waha.count_requests("sendText") == 0
 
 
 def test_unreachable_waha(fake_waha: FakeWaha) -> None:
@@ -459,7 +466,10 @@ def test_unreachable_waha(fake_waha: FakeWaha) -> None:
     sender = make_sender(fake_waha, base_url=closed_port_url(), sleep=delays.append)
     with pytest.raises(WahaUnavailable) as caught:
         sender.send(text())
-    assert caught.value.reason.startswith("WAHA unreachable at http://127.0.0.1:")
+    assert isinstance(caught.value, SendDeferred)
+    assert caught.value.reason == (
+        "The WhatsApp server (WAHA) could not be reached after 3 attempts; nothing was sent"
+    )
     assert len(delays) == FAST.max_attempts - 1
 
 
@@ -468,7 +478,7 @@ def test_backoff_is_bounded_exponential_with_full_jitter(fake_waha: FakeWaha) ->
     policy = RetryPolicy(max_attempts=4, base_delay_s=0.004, max_delay_s=0.01)
     client = make_client(fake_waha, retry=policy, sleep=delays.append, rng=random.Random(7))
     fake_waha.fail_next(3, status=503)
-    WahaSender(client).send(with_media("image/jpeg"))
+    WahaSender(client).send(text())
 
     assert len(delays) == 3
     ceilings = [0.004, 0.008, 0.01]
@@ -597,7 +607,7 @@ def test_session_state_of_unknown_session(fake_waha: FakeWaha) -> None:
 def test_session_state_bad_key_or_unreachable_raises(fake_waha: FakeWaha) -> None:
     with pytest.raises(ApiKeyRejected):
         make_sender(fake_waha, api_key="nope-nope-nope").session_state("default")
-    with pytest.raises(WahaUnavailable, match="WAHA unreachable"):
+    with pytest.raises(WahaUnavailable, match="could not be reached"):
         make_sender(fake_waha, base_url=closed_port_url()).session_state("default")
 
 
@@ -668,9 +678,9 @@ def test_api_key_never_logged_nor_in_exceptions(
     sender.send(text())
     # A server that echoes the key in its errors: retried (logged), then given up.
     echo = {"statusCode": 503, "message": f"upstream refused key {secret}"}
-    fake_waha.fail_next(FAST.max_attempts, 503, echo)
+    fake_waha.fail_next(FAST.max_attempts, 503, echo, endpoints={"new-message-id"})
     with pytest.raises(SendNotAttempted) as caught:
-        sender.send(with_media("image/jpeg"))
+        sender.send(text())
     reasons.append(caught.value.reason)
     fake_waha.fail_next(1, 500, {"statusCode": 500, "exception": {"message": f"invalid wid {secret}"}})
     with pytest.raises(ContactRejected) as rejected:
@@ -778,3 +788,217 @@ def test_unsupported_endpoint_is_not_attempted(fake_waha: FakeWaha) -> None:
     fake_waha.fail_next(1, 501, {"statusCode": 501, "message": "Not Implemented"}, endpoints={"sendVideo"})
     with pytest.raises(EndpointUnsupported):
         make_sender(fake_waha).send(with_media("video/mp4"))
+
+
+# ---------------------------------------------------------------------- a send that may have gone out
+
+UPSTREAM_503 = (
+    "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+)
+BAD_RECORD_MAC = (
+    "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac (_ssl.c:2580)"
+)
+
+
+class TlsBreaksAfterSending(HTTPAdapter):
+    """Writes the request for real (WAHA handles it), then fails as a TLS stream that broke
+    before the answer arrived."""
+
+    def __init__(self, times: int, endpoints: set[str]) -> None:
+        super().__init__()
+        self.remaining = times
+        self.endpoints = endpoints
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = super().send(request, **kwargs)
+        endpoint = (request.path_url or "").split("?", 1)[0].rsplit("/", 1)[-1]
+        if self.remaining > 0 and endpoint in self.endpoints:
+            self.remaining -= 1
+            response.close()
+            raise requests.exceptions.SSLError(BAD_RECORD_MAC, request=request)
+        return response
+
+
+def tls_breaking_session(times: int = 1, endpoints: set[str] | None = None) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", TlsBreaksAfterSending(times, endpoints or set(fakewaha.SEND_ENDPOINTS)))
+    return session
+
+
+def no_id_text(fake: FakeWaha) -> OutgoingMessage:
+    fake.supports_message_id = False
+    return text()
+
+
+AMBIGUOUS_SENDS = {
+    "image": (lambda fake: with_media("image/jpeg"), "sendImage"),
+    "text-without-id": (no_id_text, "sendText"),
+    "file": (lambda fake: with_media("application/pdf"), "sendFile"),
+}
+DELIVERED_THEN_FAILED = {
+    "500-engine-error": lambda f: f.fail_next(
+        1,
+        500,
+        {"statusCode": 500, "exception": {"message": "Connection Closed", "name": "Error"}},
+        process=True,
+    ),
+    "503-upstream-reset": lambda f: f.fail_next(1, 503, UPSTREAM_503, process=True),
+    "503-json": lambda f: f.fail_next(1, 503, process=True),
+    "connection-closed": lambda f: f.break_next(1),
+}
+
+
+@pytest.mark.parametrize("failure", list(DELIVERED_THEN_FAILED))
+@pytest.mark.parametrize("kind", list(AMBIGUOUS_SENDS))
+def test_a_send_delivered_then_failed_is_unknown_and_never_repeated(
+    fake_waha: FakeWaha, kind: str, failure: str
+) -> None:
+    build, endpoint = AMBIGUOUS_SENDS[kind]
+    message = build(fake_waha)
+    DELIVERED_THEN_FAILED[failure](fake_waha)
+    with pytest.raises(SendOutcomeUnknown) as caught:
+        make_sender(fake_waha).send(message)
+    assert "may have reached WhatsApp" in caught.value.reason
+    assert fake_waha.count_requests(endpoint) == 1
+    assert fake_waha.count_by_chat() == {CHAT: 1}
+
+
+@pytest.mark.parametrize("kind", list(AMBIGUOUS_SENDS))
+def test_a_tls_error_after_the_request_was_written_is_unknown(fake_waha: FakeWaha, kind: str) -> None:
+    build, endpoint = AMBIGUOUS_SENDS[kind]
+    message = build(fake_waha)
+    sender = make_sender(fake_waha, http=tls_breaking_session())
+    with pytest.raises(SendOutcomeUnknown):
+        sender.send(message)
+    assert fake_waha.count_requests(endpoint) == 1
+    assert fake_waha.count_by_chat() == {CHAT: 1}
+
+
+@pytest.mark.parametrize("failure", list(DELIVERED_THEN_FAILED))
+def test_a_send_with_a_pre_generated_id_is_repeated_and_deduplicated(
+    fake_waha: FakeWaha, failure: str
+) -> None:
+    DELIVERED_THEN_FAILED[failure](fake_waha)
+    result = make_sender(fake_waha).send(text())
+    [first, second] = fake_waha.request_log("sendText")
+    assert first["body"]["id"] == second["body"]["id"]
+    assert fake_waha.count_by_chat() == {CHAT: 1} and fake_waha.deduped == 1
+    assert result.message_id == fake_waha.sent()[0]["message_id"]
+
+
+def test_a_tls_error_with_a_pre_generated_id_is_repeated_and_deduplicated(fake_waha: FakeWaha) -> None:
+    make_sender(fake_waha, http=tls_breaking_session()).send(text())
+    assert fake_waha.count_requests("sendText") == 2
+    assert fake_waha.count_by_chat() == {CHAT: 1} and fake_waha.deduped == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_that_delivered_nothing_is_still_never_repeated_without_an_id(
+    fake_waha: FakeWaha, status: int
+) -> None:
+    # WAHA cannot say whether WhatsApp got it; only a pre-generated id makes a repeat safe.
+    fake_waha.fail_next(1, status)
+    with pytest.raises(SendOutcomeUnknown):
+        make_sender(fake_waha).send(with_media("video/mp4"))
+    assert fake_waha.count_requests("sendVideo") == 1
+
+
+class RefusesToConnect(HTTPAdapter):
+    """Fails the first `times` requests the way urllib3 does when no connection could be opened."""
+
+    def __init__(self, times: int, reason: type[Exception]) -> None:
+        super().__init__()
+        self.remaining = times
+        self.reason = reason
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if self.remaining > 0:
+            self.remaining -= 1
+            cause = self.reason(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+            error = MaxRetryError(None, request.url or "", cause)  # type: ignore[arg-type]
+            if self.reason is ConnectTimeoutError:
+                raise requests.ConnectTimeout(error, request=request)
+            raise requests.ConnectionError(error, request=request)
+        return super().send(request, **kwargs)
+
+
+@pytest.mark.parametrize("reason", [NewConnectionError, ConnectTimeoutError])
+def test_a_send_that_could_not_connect_is_retried_without_an_id(
+    fake_waha: FakeWaha, reason: type[Exception]
+) -> None:
+    http = requests.Session()
+    http.mount("http://", RefusesToConnect(2, reason))
+    make_sender(fake_waha, http=http).send(with_media("image/jpeg"))
+    assert fake_waha.count_requests("sendImage") == 1
+    assert fake_waha.count_by_chat() == {CHAT: 1}
+
+
+@pytest.mark.parametrize("endpoints", [{"session"}, {"new-message-id"}, {"check-exists"}])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_of_calls_that_send_nothing_are_retried(
+    fake_waha: FakeWaha, status: int, endpoints: set[str]
+) -> None:
+    fake_waha.fail_next(2, status, endpoints=endpoints)
+    sender = make_sender(fake_waha)
+    assert sender.session_state("default").ready
+    assert sender.number_exists("default", PHONE) is True
+    sender.send(text())
+    assert fake_waha.count_requests(next(iter(endpoints))) == 3
+    assert fake_waha.count_by_chat() == {CHAT: 1}
+
+
+# ---------------------------------------------------------------------- WAHA down: deferred
+
+
+def _unavailable_setups() -> dict[str, Any]:
+    return {
+        "refused": lambda f: {"base_url": closed_port_url().replace("127.0.0.1", "localhost")},
+        "session-503": lambda f: f.fail_next(10, 503, endpoints={"session"}) or {},
+        "message-id-503": lambda f: f.fail_next(10, 503, UPSTREAM_503, endpoints={"new-message-id"}) or {},
+        "malformed-url": lambda f: {"base_url": "http://[::1"},
+        "unusable-url": lambda f: {"base_url": "htp://10.0.0.5:3000"},
+    }
+
+
+@pytest.mark.parametrize("setup", list(_unavailable_setups()))
+def test_waha_down_is_deferred_with_a_reason_that_names_no_internals(
+    fake_waha: FakeWaha, setup: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=logger.name)
+    options = _unavailable_setups()[setup](fake_waha)
+    sender = make_sender(fake_waha, **options)
+    with pytest.raises(WahaUnavailable) as caught:
+        sender.session_state("default") if setup == "session-503" else sender.send(text())
+    assert isinstance(caught.value, SendDeferred)
+    reason = caught.value.reason
+    assert "could not be reached" in reason or "is not answering" in reason or "not usable" in reason
+    assert "nothing was sent" in reason
+    assert "127.0.0.1" not in reason and "localhost" not in reason and "10.0.0.5" not in reason
+    assert "[::1" not in reason
+    assert not re.search(r":\d{2,5}\b", reason) and "/api/" not in reason
+    assert fake_waha.sent() == []
+    # The details stay in the logs.
+    assert any(getattr(r, "waha_url", None) for r in caplog.records)
+
+
+def test_refusals_name_no_internal_paths(fake_waha: FakeWaha) -> None:
+    sender = make_sender(fake_waha)
+    reasons = []
+    with pytest.raises(SessionNotFound) as missing:
+        sender.send(text(session="ghost"))
+    reasons.append(missing.value.reason)
+    fake_waha.fail_next(
+        1, 404, {"message": "Cannot POST /api/sendVideo", "statusCode": 404}, endpoints={"sendVideo"}
+    )
+    with pytest.raises(EndpointUnsupported) as unsupported:
+        sender.send(with_media("video/mp4"))
+    reasons.append(unsupported.value.reason)
+    fake_waha.fail_next(
+        1, 500, {"statusCode": 500, "exception": {"message": "invalid wid at http://10.0.0.5:3000/api/x"}}
+    )
+    with pytest.raises(ContactRejected) as rejected:
+        sender.send(text())
+    reasons.append(rejected.value.reason)
+    for reason in reasons:
+        assert "/api/" not in reason and "10.0.0.5" not in reason and ":3000" not in reason, reason
+        assert urlsplit(fake_waha.base_url).netloc not in reason, reason

@@ -1,20 +1,30 @@
 """WAHA (WhatsApp HTTP API) client: requests, retries and the meaning of every failure.
 
 `WahaClient` speaks WAHA's HTTP API and turns every failure into one of the
-runner's three outcomes (see `campaigns.sending.sender`). The rule that decides the
-retry policy is the product's promise, "never a contact twice":
+runner's outcomes (see `campaigns.sending.sender`). The rule that decides the
+retry policy is the product's promise, "never a contact twice": a request that
+may have been written to WAHA is repeated only when WAHA can deduplicate it.
 
-- nothing was sent (connection refused, 503, rate limit): retry with backoff,
-  then `SendNotAttempted`;
-- the request may have reached WhatsApp (read timeout, dropped connection,
-  502, 504): retry only when the request carries a pre-generated message id,
-  which WAHA/WhatsApp deduplicate; otherwise `SendOutcomeUnknown` at once;
-- the number is invalid: `ContactRejected`;
-- anything that needs a human or time (bad API key, session not WORKING,
-  reach-out timelock, message capping): `SendNotAttempted` at once.
+- Nothing was sent, provably (connection refused, connect timeout): retry with
+  backoff, then `WahaUnavailable` (a `SendDeferred`: the runner rides it out).
+- A call that sends nothing (session status, number check, new message id)
+  answered 5xx or timed out: the same, since repeating it is harmless.
+- A send (sendText, sendImage, sendVideo, sendFile) failed after its request may
+  have been written (any 5xx that is not a recognised refusal, a read timeout, a
+  connection or TLS stream broken before the answer): retry only when the request
+  carries a pre-generated message id, which WAHA/WhatsApp deduplicate; otherwise
+  `SendOutcomeUnknown` at once.
+- WhatsApp refused the message, so nothing was delivered: an invalid number is
+  `ContactRejected`; the reach-out timelock (463) and message capping (475) are
+  `WhatsAppRestricted`; rate limits (429, `rate-overlimit`) are retried with a
+  longer backoff, then `RateLimited`.
+- Anything that needs a human (bad API key, session missing or not WORKING,
+  another 4xx): a `SendNotAttempted` at once.
 
-Message ids are returned in WAHA's serialized form `true_<chatId>_<id>`, the
-form `message.ack` webhooks carry, so a delivery can be matched to its acks.
+Reasons are shown to users: they name no internal host, port or WAHA path; those
+details go to the log lines. Message ids are returned in WAHA's serialized form
+`true_<chatId>_<id>`, the form `message.ack` webhooks carry, so a delivery can be
+matched to its acks.
 """
 
 from __future__ import annotations
@@ -31,12 +41,13 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from campaigns.observability import logger
 from campaigns.sending.sender import (
     ContactRejected,
     Media,
+    SendDeferred,
     SendError,
     SendNotAttempted,
     SendOutcomeUnknown,
@@ -47,7 +58,6 @@ DEFAULT_READ_TIMEOUT_S = 30.0
 DEFAULT_MAX_ATTEMPTS = 3
 # WAHA waits about this long for a session to become WORKING before answering 422.
 WAHA_STATUS_WAIT_S = 5.0
-
 UNKNOWN_STATUS = "unknown"
 
 TIMELOCK_REASON = (
@@ -59,6 +69,9 @@ CAPPING_REASON = (
     "WhatsApp's message capping quota for this number is exhausted (error 475): "
     "no more messages to new contacts until the quota cycle renews. Resume the campaign later."
 )
+UNREACHABLE = "The WhatsApp server (WAHA) could not be reached"
+NOT_ANSWERING = "The WhatsApp server (WAHA) is not answering"
+UNUSABLE_ADDRESS = "The WhatsApp server (WAHA) address is not usable; nothing was sent"
 
 # Engine error texts (500 `exception.message`) that mean "this number cannot be messaged".
 _INVALID_NUMBER_RE = re.compile(
@@ -70,13 +83,18 @@ _RATE_LIMIT_RE = re.compile(r"rate-?overlimit|rate[ -]limit", re.IGNORECASE)
 # WhatsApp error codes travel inside texts like "2 UNKNOWN: server returned error 463".
 _TIMELOCK_RE = re.compile(r"(?<!\d)463(?!\d)|reach-?out ?time-?lock", re.IGNORECASE)
 _CAPPING_RE = re.compile(r"(?<!\d)475(?!\d)|message capping", re.IGNORECASE)
-# An engine that timed out waiting for WhatsApp may still have handed the message over.
-_ENGINE_TIMEOUT_RE = re.compile(r"timed? ?out", re.IGNORECASE)
 _SESSION_MISSING_RE = re.compile(
     r"didn't find a session|did not find a session|session .{0,80}not (?:found|exist)", re.IGNORECASE
 )
 _OLD_NOT_WORKING_RE = re.compile(r"session under (\w+) status", re.IGNORECASE)
 _PHONE_CHARS_RE = re.compile(r"[\d\s+\-().]+")
+# What a user-facing reason must not carry: addresses, host:port pairs and WAHA paths.
+_INTERNAL_RES = (
+    (re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE), "[address]"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), "[address]"),
+    (re.compile(r"\b(?:localhost|[\w-]+(?:\.[\w-]+)+):\d{1,5}\b", re.IGNORECASE), "[address]"),
+    (re.compile(r"(?:\b(?:GET|POST|PUT|PATCH|DELETE)\s+)?/api/\S*"), "[WAHA path]"),
+)
 
 _REASON_MAX_CHARS = 300
 
@@ -126,8 +144,9 @@ class WhatsAppRestricted(SendNotAttempted):
         self.code = code
 
 
-class WahaUnavailable(SendNotAttempted):
-    """WAHA unreachable or answering 5xx after the retries."""
+class WahaUnavailable(SendDeferred):
+    """Nothing was sent: WAHA unreachable, or 5xx / no answer to a call that sends nothing,
+    after the retries. WAHA is down or restarting; the runner waits and tries again."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -146,6 +165,13 @@ def chat_id_for(phone_number: str) -> str:
     if not 7 <= len(digits) <= 15:
         raise ContactRejected(f"'{phone_number}' is not an international phone number")
     return f"{digits}@c.us"
+
+
+def public_text(text: str) -> str:
+    """`text` without internal addresses, host:port pairs or WAHA paths: fit for a user-facing reason."""
+    for pattern, replacement in _INTERNAL_RES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def serialized_message_id(chat_id: str, message_id: str, from_me: bool = True) -> str:
@@ -255,11 +281,14 @@ def _error_code(body: Any) -> int | None:
 
 
 def _safe_url(url: str) -> str:
-    """The base URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    """The base URL without any user:password part, for log lines."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # a malformed address (e.g. a bad IPv6 literal or port)
+        return "(malformed WAHA_BASE_URL)"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -322,20 +351,38 @@ class RetryPolicy:
 
 class _Kind(Enum):
     FATAL = "fatal"  # raise now
-    RETRY = "retry"  # nothing was sent: retry with backoff
-    RATE = "rate"  # rate limited: nothing was sent, retry with longer backoff
-    AMBIGUOUS = "ambiguous"  # the request may have been acted on
+    RETRY = "retry"  # nothing was sent, provably: retry with backoff
+    RATE = "rate"  # WhatsApp refused it for now: retry with longer backoff
+    AMBIGUOUS = "ambiguous"  # the request may have been acted on: only a call that sends nothing is retried
 
 
 @dataclass
 class _Failure:
     kind: _Kind
-    reason: str
+    reason: str  # for users: no internal host, port or path
     error: SendError | None = None
     retry_after_s: float | None = None
+    detail: str = ""  # for the logs
+    unavailable: str = NOT_ANSWERING  # the reason when the retries run out and nothing was sent
 
 
-# --------------------------------------------------------------------------- client
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
+    endpoint: str
+    session: str
+    json_body: dict[str, Any] | None
+    params: dict[str, str] | None
+    headers: dict[str, str]
+    # Sends a message, so an ambiguous failure may have delivered it.
+    sends: bool
+    # Carries a pre-generated id, so repeating it cannot deliver twice.
+    deduplicated: bool
+    max_attempts: int
+
+
+# --------------------------------------------------------------------------- classification
 
 # Raised before anything is written to the network.
 _UNUSABLE_REQUEST = (
@@ -347,11 +394,130 @@ _UNUSABLE_REQUEST = (
 )
 
 
+def _could_not_connect(exc: requests.RequestException) -> bool:
+    """True only when no connection was opened, so the request was never written."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # a TLS stream can break after the request went out
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        inner = exc.args[0] if exc.args else None
+        reason = inner.reason if isinstance(inner, MaxRetryError) else inner
+        return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return False
+
+
+def _transport_failure(exc: requests.RequestException, read_timeout_s: float) -> _Failure:
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _UNUSABLE_REQUEST):
+        error = WahaUnavailable(UNUSABLE_ADDRESS)
+        return _Failure(_Kind.FATAL, error.reason, error, detail=detail)
+    if _could_not_connect(exc):
+        return _Failure(_Kind.RETRY, UNREACHABLE, detail=detail, unavailable=UNREACHABLE)
+    if isinstance(exc, requests.ReadTimeout):
+        return _Failure(_Kind.AMBIGUOUS, f"WAHA did not answer within {read_timeout_s:g} s", detail=detail)
+    if isinstance(exc, requests.exceptions.SSLError):
+        reason = "The secure connection to WAHA broke before it answered"
+        return _Failure(_Kind.AMBIGUOUS, reason, detail=detail)
+    if isinstance(exc, requests.ConnectionError):
+        return _Failure(_Kind.AMBIGUOUS, "The connection to WAHA broke before it answered", detail=detail)
+    return _Failure(_Kind.AMBIGUOUS, f"The request to WAHA failed ({type(exc).__name__})", detail=detail)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A non-2xx answer, read once: `raw` for the logs, `text` for users."""
+
+    status: int
+    body: Any
+    raw: str
+    text: str
+    code: int | None
+    retry_after_s: float | None
+
+    @property
+    def shown(self) -> str:
+        return f"HTTP {self.status}" + (f": {self.text}" if self.text else "")
+
+
+def _http_failure(answer: _Answer, endpoint: str, session: str) -> _Failure:
+    detail = f"HTTP {answer.status}: {answer.raw}"
+    rate_limited = answer.status == 429 or answer.code == 429 or _RATE_LIMIT_RE.search(answer.raw)
+    if answer.status not in (401, 403) and rate_limited:
+        return _Failure(_Kind.RATE, answer.shown, retry_after_s=answer.retry_after_s, detail=detail)
+    if answer.status >= 500 and answer.status != 501:
+        refusal = _whatsapp_refusal(answer)
+        if refusal is None:
+            unavailable = f"{NOT_ANSWERING} (HTTP {answer.status})"
+            return _Failure(
+                _Kind.AMBIGUOUS, f"WAHA answered {answer.shown}", detail=detail, unavailable=unavailable
+            )
+        return _Failure(_Kind.FATAL, refusal.reason, refusal, detail=detail)
+    error = _refusal(answer, endpoint, session)
+    return _Failure(_Kind.FATAL, error.reason, error, detail=detail)
+
+
+def _whatsapp_refusal(answer: _Answer) -> SendError | None:
+    """The 5xx engine errors that prove WhatsApp took nothing: an invalid number, 463, 475."""
+    if answer.code == 463 or _TIMELOCK_RE.search(answer.raw):
+        return WhatsAppRestricted(TIMELOCK_REASON, 463)
+    if answer.code == 475 or _CAPPING_RE.search(answer.raw):
+        return WhatsAppRestricted(CAPPING_REASON, 475)
+    if _INVALID_NUMBER_RE.search(answer.raw):
+        return ContactRejected(f"WhatsApp refused this number ({answer.text})")
+    return None
+
+
+def _refusal(answer: _Answer, endpoint: str, session: str) -> SendError:
+    status, shown = answer.status, answer.shown
+    if status == 401:
+        return ApiKeyRejected("WAHA rejected the API key")
+    if status == 403:
+        return ApiKeyRejected(f"WAHA refused this API key for {endpoint} ({shown})")
+    if status == 404:
+        if _SESSION_MISSING_RE.search(answer.raw):
+            logger.warning(
+                "WAHA session not found or not started",
+                extra={
+                    "session": session,
+                    "hint": f"POST /api/sessions/{session}/start",
+                    "detail": answer.raw,
+                },
+            )
+            return SessionNotFound(
+                f"WhatsApp session '{session}' was not found on WAHA or is not started", session
+            )
+        if isinstance(answer.body, Mapping) and str(answer.body.get("message", "")).startswith("Cannot "):
+            return EndpointUnsupported(f"This WAHA server has no {endpoint} endpoint ({shown})")
+        return RequestRefused(f"WAHA answered {shown} for {endpoint}", status)
+    if status == 422:
+        not_working = _not_working_status(answer.body, answer.raw)
+        if not_working is not None:
+            reason = f"WhatsApp session '{session}' is not WORKING on WAHA (status {not_working})"
+            return SessionNotWorking(reason, session, not_working)
+        return RequestRefused(f"WAHA refused {endpoint} ({shown})", status)
+    if status in (405, 501):
+        return EndpointUnsupported(f"This WAHA server does not support {endpoint} ({shown})")
+    return RequestRefused(f"WAHA refused {endpoint} ({shown})", status)
+
+
+def _not_working_status(body: Any, text: str) -> str | None:
+    if isinstance(body, Mapping) and ("expected" in body or "status" in body):
+        status = body.get("status")
+        return status if isinstance(status, str) and status else UNKNOWN_STATUS
+    old = _OLD_NOT_WORKING_RE.search(text)
+    return old.group(1).upper() if old else None
+
+
+# --------------------------------------------------------------------------- client
+
+
 ApiKeySource = str | Callable[[], str] | None
 
 
-class WahaClient:
-    """Thin, strict WAHA HTTP client: one pooled session, timeouts on every call."""
+class WahaHttp:
+    """WAHA over HTTP: one pooled session, timeouts on every call, the API key, and the retry
+    policy that turns every failure into one of the runner's outcomes."""
 
     def __init__(
         self,
@@ -378,8 +544,6 @@ class WahaClient:
         self._rng = rng or random.Random()
         self._http = http or requests.Session()
         self._http.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
-        # None = not asked yet; False once WAHA said the endpoint does not exist here.
-        self.message_id_supported: bool | None = None
         # Per thread: the local stack's runner workers share one client.
         self._attempts = threading.local()
         if read_timeout_s <= WAHA_STATUS_WAIT_S:
@@ -401,7 +565,169 @@ class WahaClient:
         per_attempt = self.timeout[0] + self.timeout[1] + 0.25  # + local processing slack
         return math.ceil((attempts * per_attempt + self.retry.worst_case_backoff_s(attempts)) * 1000)
 
-    # ------------------------------------------------------------------ endpoints
+    # ------------------------------------------------------------------ core
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from a text that may echo it (error bodies, exception texts)."""
+        secret = self._known_secret
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "***")
+        return text
+
+    def _headers(self) -> dict[str, str]:
+        key = self._api_key
+        if callable(key):
+            try:
+                key = key()
+            except Exception as exc:
+                raise SendNotAttempted(
+                    f"Could not read the WAHA API key ({type(exc).__name__}); nothing was sent"
+                ) from None
+            self._known_secret = key
+        return {"X-Api-Key": key} if key else {}
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        session: str,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        sends: bool = False,
+        deduplicated: bool = False,
+        attempts: int | None = None,
+    ) -> Any:
+        """One request with the retry policy; returns the parsed 2xx body (None when empty).
+
+        `sends`: the request sends a message, so an ambiguous failure may have
+        delivered it. `deduplicated`: it carries a pre-generated id, so repeating
+        it cannot deliver twice.
+        """
+        request = _Request(
+            method,
+            f"{self.base_url}{path}",
+            endpoint,
+            session,
+            json_body,
+            params,
+            self._headers(),
+            sends,
+            deduplicated,
+            self.retry.max_attempts if attempts is None else attempts,
+        )
+        ambiguous: str | None = None
+        failure: _Failure | None = None
+        for attempt in range(1, request.max_attempts + 1):
+            answered, body, failure = self._attempt(request)
+            if answered:
+                return body
+            assert failure is not None
+            ambiguous = self._judge(request, failure, ambiguous)
+            if attempt < request.max_attempts:
+                self._back_off(request, failure, attempt)
+        assert failure is not None
+        raise self._exhausted(request, failure, ambiguous)
+
+    def _attempt(self, request: _Request) -> tuple[bool, Any, _Failure | None]:
+        """One attempt: (True, body, None) on 2xx, else (False, None, what went wrong)."""
+        self._attempts.started = time.monotonic()
+        try:
+            response = self._http.request(
+                request.method,
+                request.url,
+                json=request.json_body,
+                params=request.params,
+                headers=request.headers,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            failure = _transport_failure(exc, self.timeout[1])
+        else:
+            if 200 <= response.status_code < 300:
+                return True, _json_or_none(response), None
+            failure = _http_failure(self._read_answer(response), request.endpoint, request.session)
+        failure.detail = self.redact(failure.detail)
+        return False, None, failure
+
+    def _read_answer(self, response: requests.Response) -> _Answer:
+        body = _json_or_none(response)
+        raw = self.redact(_error_text(body, response.text))
+        return _Answer(
+            response.status_code, body, raw, public_text(raw), _error_code(body), _retry_after_s(response)
+        )
+
+    def _judge(self, request: _Request, failure: _Failure, ambiguous: str | None) -> str | None:
+        """Raise when the call must stop now; else the reason an earlier attempt may have sent it."""
+        if failure.kind is _Kind.FATAL:
+            assert failure.error is not None
+            if isinstance(failure.error, WahaUnavailable):
+                self._log_unavailable(request, failure, 1)
+            if ambiguous and isinstance(failure.error, SendNotAttempted):
+                raise SendOutcomeUnknown(
+                    f"An earlier attempt may have reached WhatsApp ({ambiguous}); "
+                    f"then WAHA answered: {failure.reason}"
+                ) from None
+            raise failure.error from None
+        if failure.kind is _Kind.AMBIGUOUS and request.sends:
+            if not request.deduplicated:
+                raise SendOutcomeUnknown(
+                    f"{failure.reason}; the message may have reached WhatsApp, so it is not resent"
+                ) from None
+            return failure.reason
+        return ambiguous
+
+    def _back_off(self, request: _Request, failure: _Failure, attempt: int) -> None:
+        delay = self.retry.delay_s(attempt, failure.kind is _Kind.RATE, self._rng, failure.retry_after_s)
+        logger.warning(
+            "WAHA request failed; retrying",
+            extra={
+                "endpoint": request.endpoint,
+                "session": request.session,
+                "attempt": attempt,
+                "max_attempts": request.max_attempts,
+                "reason": failure.reason,
+                "detail": failure.detail,
+                "waha_url": _safe_url(self.base_url),
+                "delay_ms": round(delay * 1000),
+            },
+        )
+        self._sleep(delay)
+
+    def _exhausted(self, request: _Request, failure: _Failure, ambiguous: str | None) -> SendError:
+        tries = f"{request.max_attempts} attempt{'s' if request.max_attempts != 1 else ''}"
+        if ambiguous:
+            return SendOutcomeUnknown(
+                f"{ambiguous}; WAHA did not confirm the send after {tries}, "
+                "so the message may or may not have reached WhatsApp"
+            )
+        if failure.kind is _Kind.RATE:
+            return RateLimited(
+                f"WhatsApp is rate limiting this number ({failure.reason}); gave up after {tries}. "
+                "Resume the campaign later, with longer delays."
+            )
+        self._log_unavailable(request, failure, request.max_attempts)
+        return WahaUnavailable(f"{failure.unavailable} after {tries}; nothing was sent")
+
+    def _log_unavailable(self, request: _Request, failure: _Failure, attempts: int) -> None:
+        logger.warning(
+            "WAHA unavailable",
+            extra={
+                "endpoint": request.endpoint,
+                "session": request.session,
+                "attempts": attempts,
+                "detail": failure.detail,
+                "waha_url": _safe_url(self.base_url),
+            },
+        )
+
+
+class WahaClient(WahaHttp):
+    """Thin, strict WAHA client: the endpoints the campaign sender uses."""
+
+    # None = not asked yet; False once WAHA said new-message-id does not exist here.
+    message_id_supported: bool | None = None
 
     def session_info(self, session: str) -> Any:
         return self._call("GET", f"/api/sessions/{_path(session)}", endpoint="session", session=session)
@@ -507,188 +833,6 @@ class WahaClient:
         logger.info(
             "WAHA offers no pre-generated message ids; sending without them", extra={"detail": reason}
         )
-
-    # ------------------------------------------------------------------ core
-
-    def redact(self, text: str) -> str:
-        """Remove the API key from a text that may echo it (error bodies, exception texts)."""
-        secret = self._known_secret
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "***")
-        return text
-
-    def _headers(self) -> dict[str, str]:
-        key = self._api_key
-        if callable(key):
-            try:
-                key = key()
-            except Exception as exc:
-                raise SendNotAttempted(
-                    f"Could not read the WAHA API key ({type(exc).__name__}); nothing was sent"
-                ) from None
-            self._known_secret = key
-        return {"X-Api-Key": key} if key else {}
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        endpoint: str,
-        session: str,
-        json_body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-        sends: bool = False,
-        deduplicated: bool = False,
-        attempts: int | None = None,
-    ) -> Any:
-        """One request with the retry policy; returns the parsed 2xx body (None when empty).
-
-        `sends`: the request sends a message, so an ambiguous failure may have
-        delivered it. `deduplicated`: it carries a pre-generated id, so repeating
-        it cannot deliver twice.
-        """
-        max_attempts = self.retry.max_attempts if attempts is None else attempts
-        url = f"{self.base_url}{path}"
-        headers = self._headers()
-        ambiguous: str | None = None
-        failure: _Failure | None = None
-        for attempt in range(1, max_attempts + 1):
-            self._attempts.started = time.monotonic()
-            try:
-                response = self._http.request(
-                    method, url, json=json_body, params=params, headers=headers, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                failure = self._transport_failure(exc)
-            else:
-                if 200 <= response.status_code < 300:
-                    return _json_or_none(response)
-                failure = self._http_failure(response, endpoint, session)
-
-            if failure.kind is _Kind.FATAL:
-                assert failure.error is not None
-                if ambiguous and isinstance(failure.error, SendNotAttempted):
-                    raise SendOutcomeUnknown(
-                        f"An earlier attempt may have reached WhatsApp ({ambiguous}); "
-                        f"then WAHA answered: {failure.reason}"
-                    ) from None
-                raise failure.error from None
-            if failure.kind is _Kind.AMBIGUOUS and sends:
-                if not deduplicated:
-                    raise SendOutcomeUnknown(
-                        f"{failure.reason}; the message may have reached WhatsApp, so it is not resent"
-                    ) from None
-                ambiguous = failure.reason
-            if attempt == max_attempts:
-                break
-            delay = self.retry.delay_s(attempt, failure.kind is _Kind.RATE, self._rng, failure.retry_after_s)
-            logger.warning(
-                "WAHA request failed; retrying",
-                extra={
-                    "endpoint": endpoint,
-                    "session": session,
-                    "attempt": attempt,
-                    "max_attempts": max_attempts,
-                    "reason": failure.reason,
-                    "delay_ms": round(delay * 1000),
-                },
-            )
-            self._sleep(delay)
-
-        assert failure is not None
-        tries = f"{max_attempts} attempt{'s' if max_attempts != 1 else ''}"
-        if ambiguous:
-            raise SendOutcomeUnknown(
-                f"{ambiguous}; WAHA did not confirm the send after {tries}, "
-                "so the message may or may not have reached WhatsApp"
-            )
-        if failure.kind is _Kind.RATE:
-            raise RateLimited(
-                f"WhatsApp is rate limiting this number ({failure.reason}); gave up after {tries}. "
-                "Resume the campaign later, with longer delays."
-            )
-        raise WahaUnavailable(f"{failure.reason} ({tries}); nothing was sent")
-
-    def _transport_failure(self, exc: requests.RequestException) -> _Failure:
-        where = _safe_url(self.base_url)
-        if isinstance(exc, requests.ConnectTimeout):
-            return _Failure(_Kind.RETRY, f"WAHA unreachable at {where} (connect timeout)")
-        if isinstance(exc, requests.ReadTimeout):
-            return _Failure(_Kind.AMBIGUOUS, f"WAHA did not answer within {self.timeout[1]:g} s")
-        if isinstance(exc, requests.exceptions.SSLError):
-            return _Failure(_Kind.RETRY, f"WAHA unreachable at {where} (TLS error)")
-        if isinstance(exc, _UNUSABLE_REQUEST):
-            error = WahaUnavailable(f"WAHA base URL {where!r} is not usable ({type(exc).__name__})")
-            return _Failure(_Kind.FATAL, error.reason, error)
-        if isinstance(exc, requests.ConnectionError):
-            inner = exc.args[0] if exc.args else None
-            # Only a failure to open the connection proves the request was never written.
-            if isinstance(inner, MaxRetryError) and isinstance(inner.reason, ConnectTimeoutError):
-                return _Failure(_Kind.RETRY, f"WAHA unreachable at {where} (connection failed)")
-            return _Failure(_Kind.AMBIGUOUS, "The connection to WAHA broke before it answered")
-        return _Failure(_Kind.AMBIGUOUS, f"The request to WAHA failed ({type(exc).__name__})")
-
-    def _http_failure(self, response: requests.Response, endpoint: str, session: str) -> _Failure:
-        status = response.status_code
-        body = _json_or_none(response)
-        text = self.redact(_error_text(body, response.text))
-        code = _error_code(body)
-        shown = f"HTTP {status}" + (f": {text}" if text else "")
-
-        def fatal(error: SendError) -> _Failure:
-            return _Failure(_Kind.FATAL, error.reason, error)
-
-        if status == 401:
-            return fatal(ApiKeyRejected("WAHA rejected the API key"))
-        if status == 403:
-            return fatal(ApiKeyRejected(f"WAHA refused this API key for {endpoint} ({shown})"))
-        if status == 429 or code == 429 or _RATE_LIMIT_RE.search(text):
-            return _Failure(_Kind.RATE, shown, retry_after_s=_retry_after_s(response))
-        if status == 404:
-            if _SESSION_MISSING_RE.search(text):
-                return fatal(
-                    SessionNotFound(
-                        f"WhatsApp session '{session}' was not found on WAHA or is not started "
-                        f"(start it with POST /api/sessions/{session}/start)",
-                        session,
-                    )
-                )
-            if isinstance(body, Mapping) and str(body.get("message", "")).startswith("Cannot "):
-                return fatal(EndpointUnsupported(f"This WAHA server has no {endpoint} endpoint ({shown})"))
-            return fatal(RequestRefused(f"WAHA answered {shown} for {endpoint}", status))
-        if status == 422:
-            not_working = self._not_working_status(body, text)
-            if not_working is not None:
-                return fatal(
-                    SessionNotWorking(
-                        f"WhatsApp session '{session}' is not WORKING on WAHA (status {not_working})",
-                        session,
-                        not_working,
-                    )
-                )
-            return fatal(RequestRefused(f"WAHA refused {endpoint} ({shown})", status))
-        if status in (405, 501):
-            return fatal(EndpointUnsupported(f"This WAHA server does not support {endpoint} ({shown})"))
-        if status >= 500:
-            if code == 463 or _TIMELOCK_RE.search(text):
-                return fatal(WhatsAppRestricted(TIMELOCK_REASON, 463))
-            if code == 475 or _CAPPING_RE.search(text):
-                return fatal(WhatsAppRestricted(CAPPING_REASON, 475))
-            if _INVALID_NUMBER_RE.search(text):
-                return fatal(ContactRejected(f"WhatsApp refused this number ({text})"))
-            if status in (502, 504) or (status == 500 and _ENGINE_TIMEOUT_RE.search(text)):
-                return _Failure(_Kind.AMBIGUOUS, f"WAHA answered {shown}")
-            return _Failure(_Kind.RETRY, f"WAHA answered {shown}")
-        return fatal(RequestRefused(f"WAHA refused {endpoint} ({shown})", status))
-
-    @staticmethod
-    def _not_working_status(body: Any, text: str) -> str | None:
-        if isinstance(body, Mapping) and ("expected" in body or "status" in body):
-            status = body.get("status")
-            return status if isinstance(status, str) and status else UNKNOWN_STATUS
-        old = _OLD_NOT_WORKING_RE.search(text)
-        return old.group(1).upper() if old else None
 
 
 def _path(segment: str) -> str:
