@@ -33,6 +33,7 @@ from campaigns.sending.sender import (
     SendDeferred,
     SendNotAttempted,
     SendOutcomeUnknown,
+    SendPlan,
 )
 from campaigns.sending.waha_client import (
     ApiKeyRejected,
@@ -566,24 +567,59 @@ def test_not_working_after_an_ambiguous_attempt_is_unknown(fake_waha: FakeWaha) 
     assert fake_waha.count_by_chat() == {CHAT: 1}
 
 
-def test_max_send_ms_covers_the_worst_case(fake_waha: FakeWaha) -> None:
-    fake_waha.hang_next(10, seconds=3)
+EVERY_CALL = SendPlan(check_number=True, typing=True)
+
+
+def test_worst_case_ms_covers_the_worst_case(fake_waha: FakeWaha) -> None:
+    # Every call of one contact at its worst but one attempt short of failing (the check and
+    # the id call answer on their last attempt), typing timing out, then every send attempt.
+    fake_waha.hang_next(FAST.max_attempts - 1, seconds=3, endpoints={"check-exists"})
+    fake_waha.hang_next(2, seconds=3, endpoints={"startTyping", "stopTyping"})
+    fake_waha.hang_next(FAST.max_attempts - 1, seconds=3, endpoints={"new-message-id"})
+    fake_waha.hang_next(FAST.max_attempts, seconds=3, endpoints={"sendText"})
     sender = make_sender(fake_waha, connect_timeout_s=0.2, read_timeout_s=0.2)
     started = time.monotonic()
+    assert sender.number_exists("default", PHONE) is True
+    sender.start_typing("default", PHONE)
+    sender.stop_typing("default", PHONE)
     with pytest.raises(SendOutcomeUnknown):
         sender.send(text())
     elapsed_ms = (time.monotonic() - started) * 1000
-    assert elapsed_ms <= sender.max_send_ms
-    assert fake_waha.count_requests("sendText") == FAST.max_attempts
+
+    assert elapsed_ms <= sender.worst_case_ms(EVERY_CALL)
+    assert fake_waha.count_requests() == 3 * FAST.max_attempts + 2
     assert fake_waha.count_by_chat() == {CHAT: 1}
+    # Without the number check and typing, the same send needs strictly less.
+    assert sender.worst_case_ms(SendPlan()) < sender.worst_case_ms(EVERY_CALL)
+
+
+def test_worst_case_counts_only_the_calls_the_plan_makes(fake_waha: FakeWaha) -> None:
+    sender = make_sender(fake_waha, connect_timeout_s=1.0, read_timeout_s=2.0)
+    call, once = sender.client.worst_case_ms(), sender.client.worst_case_ms(1)
+    assert sender.worst_case_ms(SendPlan()) == 2 * call  # the id call and the send
+    assert sender.worst_case_ms(SendPlan(media=True)) == call  # media requests have no id
+    assert sender.worst_case_ms(SendPlan(check_number=True)) == 3 * call
+    assert sender.worst_case_ms(SendPlan(typing=True)) == 2 * call + 2 * once
+    assert sender.worst_case_ms(EVERY_CALL) == 3 * call + 2 * once
+
+    fake_waha.supports_message_id = False
+    sender.send(text())  # learns that this WAHA gives no ids
+    assert sender.worst_case_ms(SendPlan()) == call
+    assert sender.worst_case_ms(EVERY_CALL) == 2 * call + 2 * once
 
 
 def test_default_budget_and_timeouts() -> None:
     client = WahaClient("http://127.0.0.1:9", "k")
     assert client.timeout == (3.05, 30.0)
     sender = WahaSender(client)
-    # id fetch + send, 3 attempts each: (3.05 + 30 + slack) * 3 + backoff 15 s, twice.
-    assert 330_000 <= sender.max_send_ms <= 420_000
+    # One call, 3 attempts: (3.05 + 30 + slack) * 3 + backoff (rate-limit ceilings 5 + 10 s).
+    assert 110_000 <= client.worst_case_ms() <= 130_000
+    # Number check, id fetch and send, 3 attempts each, and typing on and off, one attempt each.
+    assert 330_000 <= sender.worst_case_ms(EVERY_CALL) <= 420_000
+    # A text without number check or typing: the id fetch and the send.
+    assert 220_000 <= sender.worst_case_ms(SendPlan()) <= 260_000
+    # A media send without them: the send alone.
+    assert 110_000 <= sender.worst_case_ms(SendPlan(media=True)) <= 130_000
 
 
 # ---------------------------------------------------------------------- session state
@@ -1002,3 +1038,27 @@ def test_refusals_name_no_internal_paths(fake_waha: FakeWaha) -> None:
     for reason in reasons:
         assert "/api/" not in reason and "10.0.0.5" not in reason and ":3000" not in reason, reason
         assert urlsplit(fake_waha.base_url).netloc not in reason, reason
+
+
+# ---------------------------------------------------------------------- what pacing may subtract
+
+
+def test_prepared_time_is_the_message_id_call_not_the_sends_retries(fake_waha: FakeWaha) -> None:
+    fake_waha.hang_next(1, seconds=0.3, endpoints={"new-message-id"})  # a slow id call: 0.3 s
+    fake_waha.fail_next(1, 503, endpoints={"sendText"})  # then one 503 and a 0.5 s backoff
+    sender = make_sender(fake_waha, sleep=lambda _s: time.sleep(0.5))
+    started = time.monotonic()
+    result = sender.send(text())
+    elapsed = time.monotonic() - started
+
+    assert fake_waha.count_requests("sendText") == 2 and fake_waha.count_by_chat() == {CHAT: 1}
+    assert elapsed >= 0.8
+    assert 0.3 <= result.prepared_s < 0.55  # the id call only: not the 503 attempt nor its backoff
+    assert result.delivery_lag_s is not None and result.delivery_lag_s < 0.25
+
+
+def test_prepared_time_of_a_media_send_is_almost_nothing(fake_waha: FakeWaha) -> None:
+    fake_waha.fail_next(1, 429, endpoints={"sendImage"})  # a refusal: retried after a backoff
+    result = make_sender(fake_waha, sleep=lambda _s: time.sleep(0.3)).send(with_media("image/jpeg"))
+    assert result.prepared_s < 0.1
+    assert result.delivery_lag_s is not None and result.delivery_lag_s < 0.25

@@ -1,5 +1,5 @@
 """The campaign's `Sender` on top of `WahaClient`: session readiness (with WhatsApp's own
-restrictions), number checks, typing and sends.
+restrictions), number checks, typing, sends, and the time budget one contact's calls need.
 
 Environment knobs (read by `WahaSender.from_settings`): `WAHA_CONNECT_TIMEOUT_S`
 (default 3.05), `WAHA_READ_TIMEOUT_S` (default 30; keep it well above WAHA's
@@ -21,6 +21,7 @@ from campaigns.sending.sender import (
     ContactRejected,
     OutgoingMessage,
     SendError,
+    SendPlan,
     SendResult,
     SessionState,
 )
@@ -64,6 +65,16 @@ STATUS_EXPLANATIONS: dict[str, str] = {
     MESSAGE_CAPPED: "WhatsApp's message cap for this number is used up until the quota renews",
 }
 
+# A number check that cannot be made now must not become "send without checking".
+_CHECK_STOPPERS = (
+    ApiKeyRejected,
+    SessionNotFound,
+    SessionNotWorking,
+    RateLimited,
+    WhatsAppRestricted,
+    WahaUnavailable,
+)
+
 
 # --------------------------------------------------------------------------- API key from AWS
 
@@ -105,10 +116,6 @@ class WahaSender:
     def __init__(self, client: WahaClient, *, link_preview: bool = True) -> None:
         self.client = client
         self.link_preview = link_preview
-        # A pre-generated id costs one more call (with its own retries) before a text send.
-        # A send: the number check, typing on and off (one attempt each), a
-        # pre-generated id and the send itself, each with its retries.
-        self.max_send_ms: int = 3 * client.worst_case_ms() + 2 * client.worst_case_ms(1)
         self._chat_ids: dict[tuple[str, str], str] = {}
 
     @classmethod
@@ -134,6 +141,19 @@ class WahaSender:
 
     # ------------------------------------------------------------------ Sender
 
+    def worst_case_ms(self, plan: SendPlan) -> int:
+        """The calls `plan` makes for one contact, each at its worst: every attempt times out and
+        every backoff is maximal. Typing is best effort (one attempt each way)."""
+        full = self.client.worst_case_ms()
+        total = full  # the send and its retries
+        if not plan.media and self.client.message_id_supported is not False:
+            total += full  # a pre-generated id for the text
+        if plan.check_number:
+            total += full
+        if plan.typing:
+            total += 2 * self.client.worst_case_ms(1)
+        return total
+
     def session_state(self, session: str) -> SessionState:
         try:
             info = self.client.session_info(session)
@@ -158,17 +178,8 @@ class WahaSender:
             body = self.client.check_exists(session, digits)
         except ContactRejected:
             return False
-        except (
-            ApiKeyRejected,
-            SessionNotFound,
-            SessionNotWorking,
-            RateLimited,
-            WhatsAppRestricted,
-            WahaUnavailable,
-        ):
-            # The send would fail the same way, and a rate-limited check must not
-            # become "send without checking": the campaign pauses instead.
-            raise
+        except _CHECK_STOPPERS:
+            raise  # the send would fail the same way: the campaign waits or pauses instead
         except SendError as exc:
             logger.warning(
                 "Number check unavailable",
@@ -194,15 +205,18 @@ class WahaSender:
         self._typing(self.client.stop_typing, session, phone_number)
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        called = time.monotonic()
         session = message.session
         chat_id = self._chat_id(session, message.phone_number)
         pre_id: str | None = None
         if message.media is None:
             pre_id = self.client.new_message_id(session)
+            prepared_s = time.monotonic() - called
             body = self.client.send_text(
                 session, chat_id, message.text, link_preview=self.link_preview, message_id=pre_id
             )
         else:
+            prepared_s = time.monotonic() - called
             body = self.client.send_media(session, chat_id, message.media, caption=message.text)
         started = self.client.last_attempt_started()
         lag = None if started is None else max(0.0, time.monotonic() - started)
@@ -217,7 +231,7 @@ class WahaSender:
                 "media": message.media is not None,
             },
         )
-        return SendResult(message_id=message_id, delivery_lag_s=lag)
+        return SendResult(message_id=message_id, delivery_lag_s=lag, prepared_s=prepared_s)
 
     # ------------------------------------------------------------------ internals
 
@@ -247,6 +261,9 @@ class WahaSender:
             return _restriction_in(self.client.me(session))
         except Exception:  # older WAHA, no /me, or a hiccup: the send itself will tell
             return None
+
+
+# --------------------------------------------------------------------------- session restrictions
 
 
 def _state(session: str, status: str) -> SessionState:
