@@ -240,7 +240,8 @@ def test_media_filename_from_url_when_missing(fake_waha: FakeWaha) -> None:
     [
         ("+1 (213) 213-2131", "12132132131@c.us"),
         ("  12132132131 ", "12132132131@c.us"),
-        ("0049 151 2345 6789", "4915123456789@c.us"),
+        ("+447911123456", "447911123456@c.us"),
+        ("+4915123456789", "4915123456789@c.us"),
         ("+55 11 99999-8888", "5511999998888@c.us"),
         ("+44.7911.123456", "447911123456@c.us"),
     ],
@@ -251,7 +252,23 @@ def test_chat_id_normalisation(fake_waha: FakeWaha, phone: str, chat_id: str) ->
     assert fake_waha.request_log("sendText")[0]["body"]["chatId"] == chat_id
 
 
-@pytest.mark.parametrize("phone", ["", "abc", "123", "+1 213 213 2131 ext 5", "1234567890123456", "000"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "",
+        "abc",
+        "123",
+        "+1 213 213 2131 ext 5",
+        "1234567890123456",
+        "000",
+        "1+2132132131",
+        # Not E.164: no country code starts with 0, so these are refused, not guessed at.
+        "0049 151 2345 6789",
+        "+0015551230001",
+        "+00015551230001",
+        "07911 123456",
+    ],
+)
 def test_not_a_phone_number_is_rejected_without_a_request(fake_waha: FakeWaha, phone: str) -> None:
     sender = make_sender(fake_waha)
     with pytest.raises(ContactRejected):

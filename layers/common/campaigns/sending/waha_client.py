@@ -87,7 +87,7 @@ _SESSION_MISSING_RE = re.compile(
     r"didn't find a session|did not find a session|session .{0,80}not (?:found|exist)", re.IGNORECASE
 )
 _OLD_NOT_WORKING_RE = re.compile(r"session under (\w+) status", re.IGNORECASE)
-_PHONE_CHARS_RE = re.compile(r"[\d\s+\-().]+")
+_PHONE_RE = re.compile(r"\+?[\d\s\-().]+")
 # What a user-facing reason must not carry: addresses, host:port pairs and WAHA paths.
 _INTERNAL_RES = (
     (re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE), "[address]"),
@@ -153,16 +153,18 @@ class WahaUnavailable(SendDeferred):
 
 
 def chat_id_for(phone_number: str) -> str:
-    """`+1 (213) 213-2131` -> `12132132131@c.us`: digits only, no leading zeros.
+    """`+447911123456` (E.164, as contacts are stored) -> `447911123456@c.us`.
 
-    Leading zeros go too, so `00` international prefixes become plain country codes.
+    Spaces, dashes, dots and brackets are tolerated. A number whose digits start
+    with 0 is refused, not repaired: no country code starts with 0, so `00...` is
+    not E.164 and guessing a country from it would message someone else.
     """
     raw = (phone_number or "").strip()
-    if not raw or not _PHONE_CHARS_RE.fullmatch(raw):
+    if not raw or not _PHONE_RE.fullmatch(raw):
         raise ContactRejected(f"'{phone_number}' is not a phone number")
-    digits = re.sub(r"\D", "", raw).lstrip("0")
+    digits = re.sub(r"\D", "", raw)
     # E.164 numbers have at most 15 digits; fewer than 7 cannot be a full international number.
-    if not 7 <= len(digits) <= 15:
+    if digits.startswith("0") or not 7 <= len(digits) <= 15:
         raise ContactRejected(f"'{phone_number}' is not an international phone number")
     return f"{digits}@c.us"
 
