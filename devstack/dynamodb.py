@@ -6,6 +6,11 @@ lock around that check-then-write, so two concurrent conditional writes can both
 "succeed" there, which DynamoDB never allows. This server serialises requests so
 that the local stack and the tests keep DynamoDB's guarantee the product relies on
 (one claim per contact, one take per campaign).
+
+It also runs moto without the costs that grow with a table's size
+(devstack/moto_fast.py: item-level transaction rollback, indexed key queries), so
+that `make dev`, `make demo` and the tests stay linear in the length of a list.
+Those patches rely on the serialisation too.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from devstack import moto_fast
 
 
 class _Serialised:
@@ -33,10 +40,19 @@ class _Serialised:
 
 
 class AtomicMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer whose requests are applied one at a time."""
+    """ThreadedMotoServer whose requests are applied one at a time.
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+    `fast` (the default) applies devstack.moto_fast to moto in this whole process;
+    `fast=False` serves moto as it is, in a process where it was never patched (the
+    benchmarks compare the two in separate processes: once applied, the patches stay).
+    """
+
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, fast: bool = True) -> None:
+        if not fast and moto_fast.applied():
+            raise RuntimeError("moto is already patched in this process (devstack.moto_fast)")
         super().__init__(ip_address=ip_address, port=port, verbose=False)
+        if fast:
+            moto_fast.apply()
 
     def _server_entry(self) -> None:
         app = _Serialised(DomainDispatcherApplication(create_backend_app))
