@@ -1,7 +1,7 @@
-"""Check that the benchmarks' DynamoDB server (bench/dbserver.py, `fast_moto`) answers
-as stock moto does: the same pages for many Query shapes (conditions on number and
-string range keys, limits, both directions, page keys) and the same outcomes for
-transactions, refused ones rolled back. Run by the throughput figure; on its own:
+"""Check that the local stack's DynamoDB server (devstack/moto_fast.py, run by
+bench/dbserver.py) answers as stock moto does: the same pages for many Query shapes
+(conditions on number and string range keys, limits, both directions, page keys)
+and the same outcomes for transactions, refused ones rolled back. Run by the throughput figure; on its own:
 
     .venv/bin/python -m bench.dbcheck
 """
