@@ -50,6 +50,7 @@ def _dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     print(
         f"\n  API and dashboard: {stack.base_url}/\n"
+        f"  Sign in:           the dashboard's Sign in button (development sign-in: any user id)\n"
         f"  Token:             make token USER=alice   (then Authorization: Bearer <token>)\n"
         f"  DynamoDB:          {stack.dynamodb_endpoint}"
         f"{' (embedded, in memory)' if stack.embedded_dynamodb else ''}\n"

@@ -134,6 +134,7 @@ def test_all_three_handlers_import_under_python312(layer_python312: Path) -> Non
     assert answer == {"version": [3, 12], "handlers": dict.fromkeys(HANDLERS, True), "patched": ["botocore"]}
 
 
+@pytest.mark.slow
 def test_sam_build_installs_the_pinned_layer_for_arm64(tmp_path: Path) -> None:
     if not SAM.exists():
         pytest.skip("the SAM CLI is not installed: `make sam` installs it in .venv-sam")

@@ -178,6 +178,14 @@ def test_another_openid_provider_replaces_cognito_only_with_issuer_and_audience(
     )
     cognito_only = {name for name, res in source["Resources"].items() if res.get("Condition") == "UseCognito"}
     assert cognito_only == {"UserPool", "UserPoolClient", "UserPoolDomain"}
+    # ... and then its endpoints must be given too (the dashboard's config.json and the CSP need them)
+    rule = source["Rules"]["ExternalProviderNamesItsEndpoints"]
+    assert rule["RuleCondition"] == conditions["UseExternalIdp"]
+    assert refs(rule["Assertions"]) == {"OidcAuthorizeUrl", "OidcTokenUrl"}
+    for name in ("OidcAuthorizeUrl", "OidcTokenUrl", "OidcLogoutUrl"):
+        pattern = re.compile(source["Parameters"][name]["AllowedPattern"])
+        assert pattern.fullmatch("") and pattern.fullmatch("https://login.example.com/oauth2/token")
+        assert not pattern.fullmatch("http://login.example.com/token")
 
 
 # ---------------------------------------------------------------- dashboard
