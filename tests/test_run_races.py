@@ -45,7 +45,7 @@ def test_a_duplicated_first_event_whose_read_is_throttled_leaves_the_live_run_al
 
     assert harness.run(campaign.id) is RunResult.COMPLETED
 
-    assert duplicate_results == [RunResult.ERROR]
+    assert duplicate_results == [RunResult.FAILED]  # that invocation failed, and changed nothing
     after = reload(campaign)
     assert after.status == "Completed" and after.sent_count == 4 and after.unknown_count == 0
     assert [d.status for d in deliveries(campaign)] == ["Sent"] * 4

@@ -75,7 +75,7 @@ class Case:
         self.phones: list[str] = []
 
     def campaign(self, count: int = N, text: str = "Hi {Name}", **fields: Any) -> str:
-        self.phones = [f"+1555{900 + len(self.phones) % 10}{index:06d}" for index in range(count)]
+        self.phones = [f"+1555{900 + len(self.phones) % 10}{index:04d}" for index in range(count)]
         people = [{"phoneNumber": phone, "firstName": f"P{index}"} for index, phone in enumerate(self.phones)]
         listed = self.client.contact_list(people)
         template = self.client.template(text)

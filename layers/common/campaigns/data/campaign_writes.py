@@ -133,6 +133,38 @@ def settle_in_flight(
     campaign.refresh(consistent_read=True)
 
 
+def write_settling(campaign: Campaign, actions: list, condition: Condition, now: datetime) -> None:
+    """`actions` under `condition`, as one write; a contact the campaign has in flight
+    is recorded Unknown in the same write (its send may or may not have happened)."""
+    if campaign.in_flight_index is None:
+        update(campaign.id, actions, condition & Campaign.in_flight_index.does_not_exist())
+    else:
+        index = int(campaign.in_flight_index)
+        settle_in_flight(campaign, index, now, actions, condition & (Campaign.in_flight_index == index))
+
+
+def stop_watching(now: datetime) -> list:
+    """The actions every end of a run shares: nothing is due, held, awaited or pending."""
+    return [
+        Campaign.due_at.remove(),
+        Campaign.lease_expires_at.remove(),
+        Campaign.pending_hop.remove(),
+        Campaign.waiting_until.remove(),
+        Campaign.wait_reason.remove(),
+        Campaign.updated_at.set(now),
+    ]
+
+
+def failed(reason: str, now: datetime) -> list:
+    """Running -> Failed, with the reason shown to the user."""
+    return [
+        Campaign.status.set(CampaignStatus.FAILED.value),
+        Campaign.completed_at.set(now),
+        Campaign.failure_reason.set(reason[:1000]),
+        *stop_watching(now),
+    ]
+
+
 def contact_at(list_id: str, index: int) -> Contact | None:
     try:
         return Contact.get(list_id, index, consistent_read=True)

@@ -21,7 +21,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from campaigns.data.campaign_writes import COUNTERS, attempt, holds, record_delivery, settle_in_flight, update
+from campaigns.data.campaign_writes import (
+    COUNTERS,
+    attempt,
+    failed,
+    holds,
+    record_delivery,
+    settle_in_flight,
+    stop_watching,
+    update,
+    write_settling,
+)
 from campaigns.data.models import Campaign
 from campaigns.domain.errors import RunLost, StoreConflict
 from campaigns.domain.outcomes import Outcome
@@ -227,46 +237,24 @@ class RunWrites:
             all_recorded = Campaign.last_processed_contact_index.does_not_exist()
         else:
             all_recorded = Campaign.last_processed_contact_index == total_contacts - 1
+        completed = [
+            Campaign.status.set(CampaignStatus.COMPLETED.value),
+            Campaign.completed_at.set(now),
+            Campaign.last_processed_contact_index.remove(),
+            Campaign.pause_reason.remove(),
+            *stop_watching(now),
+        ]
+        all_done = (Campaign.total_contacts == total_contacts) & all_recorded
         return attempt(
-            campaign_id,
-            [
-                Campaign.status.set(CampaignStatus.COMPLETED.value),
-                Campaign.completed_at.set(now),
-                Campaign.last_processed_contact_index.remove(),
-                Campaign.due_at.remove(),
-                Campaign.lease_expires_at.remove(),
-                Campaign.pause_reason.remove(),
-                Campaign.pending_hop.remove(),
-                *_NOT_WAITING,
-                Campaign.updated_at.set(now),
-            ],
-            holds(token)
-            & Campaign.in_flight_index.does_not_exist()
-            & (Campaign.total_contacts == total_contacts)
-            & all_recorded,
+            campaign_id, completed, holds(token) & Campaign.in_flight_index.does_not_exist() & all_done
         )
 
     def fail(self, campaign: Campaign, token: str, reason: str, now: datetime) -> bool:
         """Running -> Failed with a generic reason, only while the run with `token` holds
         it; a contact left in flight becomes Unknown (never resent)."""
-        actions = [
-            Campaign.status.set(CampaignStatus.FAILED.value),
-            Campaign.completed_at.set(now),
-            Campaign.failure_reason.set(reason[:1000]),
-            Campaign.due_at.remove(),
-            Campaign.lease_expires_at.remove(),
-            Campaign.pending_hop.remove(),
-            *_NOT_WAITING,
-            Campaign.updated_at.set(now),
-        ]
         campaign.refresh(consistent_read=True)
         try:
-            if campaign.in_flight_index is None:
-                update(campaign.id, actions, holds(token) & Campaign.in_flight_index.does_not_exist())
-            else:
-                index = int(campaign.in_flight_index)
-                condition = holds(token) & (Campaign.in_flight_index == index)
-                settle_in_flight(campaign, index, now, actions, condition)
+            write_settling(campaign, failed(reason, now), holds(token), now)
             return True
         except RunLost:
             return False

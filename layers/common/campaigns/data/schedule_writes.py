@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from campaigns.data.campaign_writes import attempt, holds, settle_in_flight, update
+from campaigns.data.campaign_writes import attempt, failed, holds, settle_in_flight, update, write_settling
 from campaigns.data.models import Campaign
 from campaigns.data.run_writes import new_run_token
 from campaigns.domain.errors import RunLost, StoreConflict
@@ -37,8 +37,8 @@ class ScheduleWrites:
     def take_over(self, campaign: Campaign, now: datetime) -> str:
         """A Running campaign whose lease (or wait) ended gets a new run token, and its
         continuation is hop 0. A contact a dead runner had in flight becomes Unknown.
-        Returns the new token; raises StoreConflict when the runner renewed its lease
-        meanwhile or another tick took over first."""
+        Returns the new token; raises StoreConflict (RunLost) when the runner renewed
+        its lease meanwhile or another tick took over first."""
         token = new_run_token()
         lease = now + timedelta(seconds=self.lease_seconds)
         actions = [
@@ -52,46 +52,14 @@ class ScheduleWrites:
             Campaign.wait_reason.remove(),
             Campaign.updated_at.set(now),
         ]
-        condition = (
-            holds(campaign.run_token or "")
-            & (Campaign.lease_expires_at == campaign.lease_expires_at)
-            & (Campaign.lease_expires_at < now)
-        )
-        if campaign.in_flight_index is None:
-            update(campaign.id, actions, condition & Campaign.in_flight_index.does_not_exist(), StoreConflict)
-        else:
-            # RunLost is a StoreConflict: another tick settled it first.
-            index = int(campaign.in_flight_index)
-            settle_in_flight(campaign, index, now, actions, condition & (Campaign.in_flight_index == index))
+        write_settling(campaign, actions, _lease_ended(campaign, now), now)
         return token
 
     def fail_stalled(self, campaign: Campaign, reason: str, now: datetime) -> bool:
         """The runaway guard: a run whose lease expired too many times in a row without
         progress ends Failed (only if nothing changed since the tick read it)."""
-        actions = [
-            Campaign.status.set(CampaignStatus.FAILED.value),
-            Campaign.completed_at.set(now),
-            Campaign.failure_reason.set(reason[:1000]),
-            Campaign.due_at.remove(),
-            Campaign.lease_expires_at.remove(),
-            Campaign.pending_hop.remove(),
-            Campaign.waiting_until.remove(),
-            Campaign.wait_reason.remove(),
-            Campaign.updated_at.set(now),
-        ]
-        condition = (
-            holds(campaign.run_token or "")
-            & (Campaign.lease_expires_at == campaign.lease_expires_at)
-            & (Campaign.lease_expires_at < now)
-        )
         try:
-            if campaign.in_flight_index is None:
-                update(campaign.id, actions, condition & Campaign.in_flight_index.does_not_exist())
-            else:
-                index = int(campaign.in_flight_index)
-                settle_in_flight(
-                    campaign, index, now, actions, condition & (Campaign.in_flight_index == index)
-                )
+            write_settling(campaign, failed(reason, now), _lease_ended(campaign, now), now)
             return True
         except RunLost:
             return False
@@ -134,3 +102,12 @@ class ScheduleWrites:
             return "settled"
         except StoreConflict:
             return "conflict"
+
+
+def _lease_ended(campaign: Campaign, now: datetime):
+    """The run the tick read still holds the campaign, and its lease is over."""
+    return (
+        holds(campaign.run_token or "")
+        & (Campaign.lease_expires_at == campaign.lease_expires_at)
+        & (Campaign.lease_expires_at < now)
+    )

@@ -35,29 +35,14 @@ class UserCommands:
 
     def pause(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
         """Scheduled/Running -> Paused; a running run stops at its next contact."""
-        return self._stop(
-            campaign_id,
-            user_id,
-            PAUSABLE,
-            "pause",
-            [
-                Campaign.status.set(CampaignStatus.PAUSED.value),
-                Campaign.pause_reason.set(PAUSED_BY_USER),
-                Campaign.updated_at.set(now),
-            ],
-        )
+        paused = [Campaign.status.set(CampaignStatus.PAUSED.value), Campaign.pause_reason.set(PAUSED_BY_USER)]
+        return self._stop(campaign_id, user_id, PAUSABLE, "pause", [*paused, Campaign.updated_at.set(now)])
 
     def cancel(self, campaign_id: str, user_id: str, now: datetime) -> Campaign:
+        """Scheduled/Running/Paused -> Cancelled (final)."""
+        cancelled = [Campaign.status.set(CampaignStatus.CANCELLED.value), Campaign.completed_at.set(now)]
         return self._stop(
-            campaign_id,
-            user_id,
-            CANCELLABLE,
-            "cancel",
-            [
-                Campaign.status.set(CampaignStatus.CANCELLED.value),
-                Campaign.completed_at.set(now),
-                Campaign.updated_at.set(now),
-            ],
+            campaign_id, user_id, CANCELLABLE, "cancel", [*cancelled, Campaign.updated_at.set(now)]
         )
 
     def _start(

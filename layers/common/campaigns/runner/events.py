@@ -16,8 +16,7 @@ class RunResult(StrEnum):
     HANDOFF_LOST = "handoff_lost"  # the next invocation could not be started: the schedule continues
     PARKED = "parked"  # waits for the schedule (pacing, batch pause, WAHA outage)
     STOPPED = "stopped"  # a pause/cancel/other runner stopped this one at its next contact
-    FAILED = "failed"
-    ERROR = "error"  # an unexpected error before this invocation held the run: nothing changed
+    FAILED = "failed"  # an unexpected error; the campaign is Failed only if this invocation held it
 
 
 @dataclass

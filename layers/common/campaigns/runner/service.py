@@ -2,22 +2,25 @@
 
 One invocation, in steps:
 
-1. `_start`: take a due Scheduled campaign, or accept the continuation its last
-   hand-off named (`campaigns.data.run_writes`); anything else exits at once.
+1. `RunStart.hold` (runner/start.py): take a due Scheduled campaign, or accept the
+   continuation its last hand-off named; anything else exits at once.
 2. `_prepare`: the template, media and WhatsApp session the run needs, and what
-   one send will cost in time (`SendPlan`).
-3. For each contact, in index order (`ContactCursor`: none stepped over):
-   `_before_claim` decides: park for the schedule (batch pause, a wait longer
-   than an invocation), hand off (this invocation's time is short), or wait here
-   and claim. `SendStep.send` sends it; `_record` writes what happened (and, when
-   the next send follows at once, claims the next contact in the same write).
-4. End: complete, pause (the reason is in the outcome that stopped the run), park,
-   or hand off to `hop + 1`.
+   one send may cost in time (`SendPlan`, runner/budget.py).
+3. For each contact, in index order (`ContactCursor`, runner/contacts.py: none is
+   stepped over): `_before_claim` decides to park for the schedule (batch pause,
+   a wait longer than an invocation), hand off (this invocation's time is short),
+   or wait here and claim; `SendStep.send` (runner/send_step.py) sends it and says
+   what happened; `_record` writes it (and, when the next send follows at once,
+   claims the next contact in the same write).
+4. `RunEndings` (runner/endings.py): complete, pause with the reason that stopped
+   the run, park, or hand off to `hop + 1`.
 
-Where a pause comes from: the user (`campaigns.data.user_commands`, seen here as a
-lost claim), the session check (`_check_session`), a send that could not be made
-(`_not_sent`), an Unknown outcome (`_process`), a WAHA outage longer than the
-ride-through window (`_ride_out`), or a contact that cannot be read.
+Where a pause is decided: the user's (data/user_commands.py; the runner sees it as
+a lost claim and stops at the next contact); the session check before each chunk
+(`_check_session`); a send that could not be made (`RunEndings.not_sent`); an
+Unknown outcome (`_process`); a WAHA outage longer than the ride-through window
+(`RunEndings.ride_out`); a contact that cannot be read (`_process`); a send that
+cannot fit the time limit (`_prepare`).
 """
 
 from __future__ import annotations
@@ -25,23 +28,25 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
 from campaigns.data.store import CampaignStore
-from campaigns.domain.errors import RunLost, StoreConflict
+from campaigns.domain.errors import RunLost
 from campaigns.domain.outcomes import Outcome
-from campaigns.domain.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
-from campaigns.invoker import RunnerInvoker, runner_event
+from campaigns.domain.statuses import DeliveryStatus
+from campaigns.invoker import RunnerInvoker
 from campaigns.observability import logger, metrics
 from campaigns.runner.budget import send_budget_problem
 from campaigns.runner.contacts import ContactCursor, ContactMissing
+from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunEvent, RunResult, RunStats
+from campaigns.runner.run import Run
 from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
+from campaigns.runner.start import RunStart, next_index
 from campaigns.sending.pacing import Pacer
 from campaigns.sending.sender import Media, SendDeferred, Sender, SendNotAttempted, SendPlan
 from campaigns.timeutil import utcnow
@@ -52,27 +57,8 @@ GENERIC_FAILURE = (
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
 # arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
-OUTAGE_BACKOFF_MIN_S = 5
-OUTAGE_BACKOFF_MAX_S = 120
 
 __all__ = ["GENERIC_FAILURE", "NOT_ON_WHATSAPP", "CampaignRunner", "RunEvent", "RunResult", "typing_ms"]
-
-
-@dataclass
-class Run:
-    """This invocation's hold on a campaign: what its steps share."""
-
-    campaign: Campaign
-    token: str
-    event: RunEvent
-    remaining_ms: Callable[[], int]
-    function_name: str | None
-    stats: RunStats
-    message: Message | None = None
-    pacer: Pacer | None = None
-    cursor: ContactCursor | None = None
-    worst_send_ms: int = 0
-    sent_here: int = 0
 
 
 class CampaignRunner:
@@ -97,6 +83,8 @@ class CampaignRunner:
         self.clock = clock
         self.rng = rng or random.Random()
         self.step = SendStep(sender, sleep, monotonic)
+        self.start = RunStart(store, self.cfg, clock)
+        self.end = RunEndings(store, invoker, self.cfg, clock)
 
     # ----------------------------------------------------------------- entry
 
@@ -113,7 +101,7 @@ class CampaignRunner:
             if campaign is None:
                 logger.error("Campaign not found; nothing to run")
                 return RunResult.NOT_FOUND
-            token = self._start(campaign, event)
+            token = self.start.hold(campaign, event)
             if token is None:
                 return RunResult.SKIPPED
             held = Run(campaign, token, event, remaining_ms, function_name, stats)
@@ -129,7 +117,7 @@ class CampaignRunner:
         if held is None:
             # This invocation never held the run: another may, and only it may end it.
             logger.error("Unexpected error before this invocation held the run; nothing changed")
-            return RunResult.ERROR
+            return RunResult.FAILED
         try:
             if self.store.run.fail(held.campaign, held.token, GENERIC_FAILURE, self.clock()):
                 logger.error("Campaign marked Failed")
@@ -139,66 +127,21 @@ class CampaignRunner:
             logger.exception("Could not mark the campaign Failed")
         return RunResult.FAILED
 
-    def _start(self, campaign: Campaign, event: RunEvent) -> str | None:
-        """Take the campaign, or accept this continuation. None: not this event's to run."""
-        now = self.clock()
-        extra = int(campaign.max_delay_ms or 0)
-        if event.run_token:
-            return self._continue(campaign, event, now, extra)
-        due = campaign.due_at is not None and campaign.due_at <= now
-        if campaign.status not in {s.value for s in TAKEABLE} or not due:
-            # Paused, final, running, or not asked to start yet: a late or duplicated
-            # event must not (re)start anything.
-            logger.info("Campaign is not Scheduled and due; nothing to do", extra={"status": campaign.status})
-            return None
-        contact_list = self.store.reads.get_contact_list(campaign.user_id, campaign.contact_list_id)
-        total = int(contact_list.contact_count) if contact_list else int(campaign.total_contacts or 0)
-        try:
-            token = self.store.run.take(campaign, now, total, extra)
-        except StoreConflict:
-            logger.info("Another runner took the campaign first, or a send is still in flight")
-            return None
-        logger.info("Campaign taken", extra={"from_index": _next_index(campaign)})
-        return token
-
-    def _continue(self, campaign: Campaign, event: RunEvent, now: datetime, extra: int) -> str | None:
-        token = event.run_token or ""
-        if campaign.status != CampaignStatus.RUNNING.value or campaign.run_token != token:
-            logger.info(
-                "Stale or duplicate invocation; the run is not this event's",
-                extra={"status": campaign.status},
-            )
-            return None
-        if campaign.no_progress_count >= self.cfg.max_no_progress_invocations:
-            reason = (
-                f"The run made no progress over {int(campaign.no_progress_count)} consecutive "
-                "invocations and was stopped to avoid an endless loop."
-            )
-            logger.error("Runaway guard tripped", extra={"no_progress": campaign.no_progress_count})
-            self.store.run.fail(campaign, token, reason, now)
-            return None
-        try:
-            self.store.run.continue_run(campaign.id, token, event.hop, now, extra)
-        except RunLost:
-            logger.info("Not this event's to continue (duplicated, stale, or its wait has not ended)")
-            return None
-        return token
-
     def _prepare(self, run: Run) -> RunResult | None:
         """What every send of this run needs. A result ends the run before any contact."""
         campaign = run.campaign
         template = self.store.reads.get_template(campaign.user_id, campaign.message_template_id)
         if template is None:
-            return self._fail(run, "The campaign's message template no longer exists.")
+            return self.end.fail(run, "The campaign's message template no longer exists.")
         media = None
         if campaign.media_library_item_id:
             item = self.store.reads.get_media(campaign.user_id, campaign.media_library_item_id)
             if item is None:
-                return self._fail(run, "The campaign's media item no longer exists.")
+                return self.end.fail(run, "The campaign's media item no longer exists.")
             media = _media(item)
         session = campaign.waha_session or ""
         if not session or self.store.reads.session_holder(session) != campaign.user_id:
-            return self._pause(run, _session_not_held(session))
+            return self.end.pause(run, _session_not_held(session))
         plan = SendPlan(
             check_number=bool(campaign.check_numbers), typing=bool(campaign.typing), media=bool(media)
         )
@@ -208,7 +151,7 @@ class CampaignRunner:
         run.worst_send_ms = int(self.sender.worst_case_ms(plan))
         too_long = send_budget_problem(run.worst_send_ms, self.cfg)
         if too_long:
-            return self._pause(run, f"{too_long} Then resume the campaign.")
+            return self.end.pause(run, f"{too_long} Then resume the campaign.")
         run.pacer = Pacer.for_run(
             int(campaign.min_delay_ms),
             int(campaign.max_delay_ms),
@@ -217,7 +160,7 @@ class CampaignRunner:
             self.rng,
             self.monotonic,
         )
-        start, total = _next_index(campaign), int(campaign.total_contacts or 0)
+        start, total = next_index(campaign), int(campaign.total_contacts or 0)
         run.cursor = ContactCursor(
             self.store.reads, campaign.contact_list_id, start, total, self.cfg.chunk_size, self.sleep
         )
@@ -241,41 +184,41 @@ class CampaignRunner:
                     self._wait(run, contact)
                 outcome = self.step.send(run.message, contact, run.pacer)
                 if isinstance(outcome, NotSent):
-                    return self._not_sent(run, index, outcome)
+                    return self.end.not_sent(run, index, outcome)
                 claimed = self._record(run, contact, outcome, self._merge_next(run, index, outcome, start))
                 if outcome.status is DeliveryStatus.UNKNOWN:
-                    return self._pause(run, f"Sending stopped: {outcome.error}")
+                    return self.end.pause(run, f"Sending stopped: {outcome.error}")
         except ContactMissing as missing:
-            return self._pause(run, _contact_missing(missing.index))
+            return self.end.pause(run, _contact_missing(missing.index))
         except RunLost:
             logger.warning("Delivery not recorded: the run changed hands during the send")
             return RunResult.STOPPED
-        return self._complete(run)
+        return self.end.complete(run)
 
     def _check_session(self, run: Run) -> RunResult | None:
         assert run.message is not None
         try:
             state = self.sender.session_state(run.message.session)
         except SendNotAttempted as exc:
-            return self._not_sent(run, None, NotSent(exc.reason, transient=isinstance(exc, SendDeferred)))
+            return self.end.not_sent(run, None, NotSent(exc.reason, transient=isinstance(exc, SendDeferred)))
         if state.ready:
             return None
         reason = f"WhatsApp session '{state.name}' is {state.status}, not WORKING"
-        return self._pause(run, f"{reason}: {state.detail}" if state.detail else reason)
+        return self.end.pause(run, f"{reason}: {state.detail}" if state.detail else reason)
 
     def _before_claim(self, run: Run, contact: Contact) -> RunResult | None:
         """Park, hand off, or wait here until the contact may be sent (then None)."""
         assert run.pacer is not None and run.message is not None
         if self._batch_full(run.campaign):
             pause_ms = int(run.campaign.batch_pause_ms or 0)
-            return self._park(run, pause_ms, "Batch pause", end_batch=True)
+            return self.end.park(run, pause_ms, "Batch pause", end_batch=True)
         wait_ms = run.pacer.wait_ms()
         if not self._affordable(run, wait_ms):
             fresh_ms = self.cfg.runner_timeout_ms - run.worst_send_ms - self.cfg.handoff_margin_ms
             if wait_ms > 0 and (run.sent_here == 0 or wait_ms >= fresh_ms):
                 # Even a fresh invocation could not afford this wait: the schedule wakes the run.
-                return self._park(run, wait_ms, "Waiting between messages")
-            return self._hand_off(run)
+                return self.end.park(run, wait_ms, "Waiting between messages")
+            return self.end.hand_off(run)
         self._wait(run, contact)
         return None
 
@@ -288,7 +231,7 @@ class CampaignRunner:
 
     def _claim(self, run: Run, index: int) -> RunResult | None:
         try:
-            self.store.run.claim(run.campaign.id, run.token, index, self.clock(), self._lease_extra_ms(run))
+            self.store.run.claim(run.campaign.id, run.token, index, self.clock(), run.lease_extra_ms())
             return None
         except RunLost:
             logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
@@ -325,7 +268,7 @@ class CampaignRunner:
                     outcome,
                     now,
                     claim_next=True,
-                    lease_extra_ms=self._lease_extra_ms(run),
+                    lease_extra_ms=run.lease_extra_ms(),
                 )
                 claimed = True
             except RunLost:
@@ -338,10 +281,6 @@ class CampaignRunner:
     def _affordable(self, run: Run, wait_ms: int) -> bool:
         return run.remaining_ms() > wait_ms + run.worst_send_ms + self.cfg.handoff_margin_ms
 
-    def _lease_extra_ms(self, run: Run) -> int:
-        # The lease must outlive the longest wait plus one send with its retries.
-        return int(run.campaign.max_delay_ms or 0) + run.worst_send_ms
-
     @staticmethod
     def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
         """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
@@ -352,99 +291,8 @@ class CampaignRunner:
             sent += 1
         return sent >= int(campaign.batch_size)
 
-    # -------------------------------------------------------------- endings
-
-    def _not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult:
-        """Nothing went out: give the claim back, then wait out a WAHA outage or pause."""
-        if index is not None:
-            try:
-                self.store.run.release(run.campaign.id, run.token, index)
-            except RunLost:
-                return RunResult.STOPPED
-        if not_sent.transient:
-            return self._ride_out(run, not_sent.reason)
-        return self._pause(run, not_sent.reason)
-
-    def _ride_out(self, run: Run, reason: str) -> RunResult:
-        """WAHA is down or restarting: wait with backoff and go on by itself, for up to
-        WAHA_OUTAGE_WINDOW_SECONDS, then pause with the reason."""
-        now = self.clock()
-        try:
-            since = self.store.run.note_outage(run.campaign.id, run.token, now)
-        except RunLost:
-            return RunResult.STOPPED
-        down_s = max(0.0, (now - since).total_seconds())
-        window = self.cfg.waha_outage_window_seconds
-        if down_s >= window:
-            minutes = max(1, round(down_s / 60))
-            return self._pause(
-                run, f"{reason} (for about {minutes} min). Resume the campaign once WhatsApp is back."
-            )
-        backoff_s = min(OUTAGE_BACKOFF_MAX_S, max(OUTAGE_BACKOFF_MIN_S, down_s), max(1.0, window - down_s))
-        logger.warning(
-            "WAHA unavailable; the run waits and tries again", extra={"down_s": down_s, "reason": reason}
-        )
-        return self._park(
-            run, int(backoff_s * 1000), "The WhatsApp server is unavailable; retrying", outage=True
-        )
-
-    def _complete(self, run: Run) -> RunResult:
-        total = int(run.campaign.total_contacts or 0)
-        if self.store.run.complete(run.campaign.id, run.token, total, self.clock()):
-            logger.info("Campaign completed")
-            return RunResult.COMPLETED
-        logger.info("Campaign not completed by this run: it changed hands at the end")
-        return RunResult.STOPPED
-
-    def _fail(self, run: Run, reason: str) -> RunResult:
-        self.store.run.fail(run.campaign, run.token, reason, self.clock())
-        return RunResult.FAILED
-
-    def _pause(self, run: Run, reason: str) -> RunResult:
-        if self.store.run.pause(run.campaign.id, run.token, reason, self.clock()):
-            logger.warning("Campaign paused", extra={"pause_reason": reason})
-            return RunResult.PAUSED
-        return RunResult.STOPPED
-
-    def _park(
-        self, run: Run, wait_ms: int, reason: str, *, end_batch: bool = False, outage: bool = False
-    ) -> RunResult:
-        now = self.clock()
-        until = now + timedelta(milliseconds=max(wait_ms, 0))
-        if self.store.run.park(
-            run.campaign.id, run.token, until, reason, now, end_batch=end_batch, outage=outage
-        ):
-            logger.info(
-                "Run parked until the schedule picks it up", extra={"until": until.isoformat(), "why": reason}
-            )
-            return RunResult.PARKED
-        return RunResult.STOPPED
-
-    def _hand_off(self, run: Run) -> RunResult:
-        next_hop = run.event.hop + 1
-        if not self.store.run.hand_off(
-            run.campaign.id, run.token, next_hop, self.clock(), self._lease_extra_ms(run)
-        ):
-            return RunResult.STOPPED
-        try:
-            self.invoker.invoke(runner_event(run.campaign.id, run.token, next_hop), run.function_name)
-        except Exception:
-            # The lease is renewed and names the next hop: when it ends, the schedule
-            # continues the run, as it does for a lost hop event.
-            logger.exception(
-                "Could not invoke the next hop; the schedule continues the run when its lease ends"
-            )
-            return RunResult.HANDOFF_LOST
-        logger.info("Time budget low; handed off to the next invocation", extra={"next_hop": next_hop})
-        return RunResult.HANDED_OFF
-
 
 # ------------------------------------------------------------------ helpers
-
-
-def _next_index(campaign: Campaign) -> int:
-    last = campaign.last_processed_contact_index
-    return 0 if last is None else int(last) + 1
 
 
 def _session_not_held(session: str) -> str:
