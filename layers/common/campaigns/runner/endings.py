@@ -1,0 +1,119 @@
+"""How an invocation ends its turn: pause (with the reason that stopped it), park
+for the schedule (a wait, a WAHA outage being ridden out), hand off to the next
+hop, complete, or fail. Each is one conditional write that only the run holding
+the campaign can make."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from campaigns.config import Settings
+from campaigns.data.store import CampaignStore
+from campaigns.domain.errors import RunLost
+from campaigns.invoker import RunnerInvoker, runner_event
+from campaigns.observability import logger
+from campaigns.runner.events import RunResult
+from campaigns.runner.run import Run
+from campaigns.runner.send_step import NotSent
+
+OUTAGE_BACKOFF_MIN_S = 5
+OUTAGE_BACKOFF_MAX_S = 120
+
+
+class RunEndings:
+    def __init__(
+        self,
+        store: CampaignStore,
+        invoker: RunnerInvoker,
+        cfg: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.invoker = invoker
+        self.cfg = cfg
+        self.clock = clock
+
+    def not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult:
+        """Nothing went out: give the claim back, then wait out a WAHA outage or pause."""
+        if index is not None:
+            try:
+                self.store.run.release(run.campaign.id, run.token, index)
+            except RunLost:
+                return RunResult.STOPPED
+        if not_sent.transient:
+            return self.ride_out(run, not_sent.reason)
+        return self.pause(run, not_sent.reason)
+
+    def ride_out(self, run: Run, reason: str) -> RunResult:
+        """WAHA is down or restarting: wait with backoff and go on by itself, for up to
+        WAHA_OUTAGE_WINDOW_SECONDS, then pause with the reason."""
+        now = self.clock()
+        try:
+            since = self.store.run.note_outage(run.campaign.id, run.token, now)
+        except RunLost:
+            return RunResult.STOPPED
+        down_s = max(0.0, (now - since).total_seconds())
+        window = self.cfg.waha_outage_window_seconds
+        if down_s >= window:
+            minutes = max(1, round(down_s / 60))
+            return self.pause(
+                run, f"{reason} (for about {minutes} min). Resume the campaign once WhatsApp is back."
+            )
+        backoff_s = min(OUTAGE_BACKOFF_MAX_S, max(OUTAGE_BACKOFF_MIN_S, down_s), max(1.0, window - down_s))
+        logger.warning(
+            "WAHA unavailable; the run waits and tries again", extra={"down_s": down_s, "reason": reason}
+        )
+        return self.park(
+            run, int(backoff_s * 1000), "The WhatsApp server is unavailable; retrying", outage=True
+        )
+
+    def complete(self, run: Run) -> RunResult:
+        total = int(run.campaign.total_contacts or 0)
+        if self.store.run.complete(run.campaign.id, run.token, total, self.clock()):
+            logger.info("Campaign completed")
+            return RunResult.COMPLETED
+        logger.info("Campaign not completed by this run: it changed hands at the end")
+        return RunResult.STOPPED
+
+    def fail(self, run: Run, reason: str) -> RunResult:
+        self.store.run.fail(run.campaign, run.token, reason, self.clock())
+        return RunResult.FAILED
+
+    def pause(self, run: Run, reason: str) -> RunResult:
+        if self.store.run.pause(run.campaign.id, run.token, reason, self.clock()):
+            logger.warning("Campaign paused", extra={"pause_reason": reason})
+            return RunResult.PAUSED
+        return RunResult.STOPPED
+
+    def park(
+        self, run: Run, wait_ms: int, reason: str, *, end_batch: bool = False, outage: bool = False
+    ) -> RunResult:
+        now = self.clock()
+        until = now + timedelta(milliseconds=max(wait_ms, 0))
+        if self.store.run.park(
+            run.campaign.id, run.token, until, reason, now, end_batch=end_batch, outage=outage
+        ):
+            logger.info(
+                "Run parked until the schedule picks it up", extra={"until": until.isoformat(), "why": reason}
+            )
+            return RunResult.PARKED
+        return RunResult.STOPPED
+
+    def hand_off(self, run: Run) -> RunResult:
+        next_hop = run.event.hop + 1
+        if not self.store.run.hand_off(
+            run.campaign.id, run.token, next_hop, self.clock(), run.lease_extra_ms()
+        ):
+            return RunResult.STOPPED
+        try:
+            self.invoker.invoke(runner_event(run.campaign.id, run.token, next_hop), run.function_name)
+        except Exception:
+            # The lease is renewed and names the next hop: when it ends, the schedule
+            # continues the run, as it does for a lost hop event.
+            logger.exception(
+                "Could not invoke the next hop; the schedule continues the run when its lease ends"
+            )
+            return RunResult.HANDOFF_LOST
+        logger.info("Time budget low; handed off to the next invocation", extra={"next_hop": next_hop})
+        return RunResult.HANDED_OFF

@@ -1,0 +1,33 @@
+"""One invocation's hold on a campaign: what the runner's steps share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from campaigns.data.models import Campaign
+from campaigns.runner.contacts import ContactCursor
+from campaigns.runner.events import RunEvent, RunStats
+from campaigns.runner.send_step import Message
+from campaigns.sending.pacing import Pacer
+
+
+@dataclass
+class Run:
+    """This invocation's hold on a campaign: what its steps share."""
+
+    campaign: Campaign
+    token: str
+    event: RunEvent
+    remaining_ms: Callable[[], int]
+    function_name: str | None
+    stats: RunStats
+    message: Message | None = None
+    pacer: Pacer | None = None
+    cursor: ContactCursor | None = None
+    worst_send_ms: int = 0
+    sent_here: int = 0
+
+    def lease_extra_ms(self) -> int:
+        """The lease must outlive the longest wait plus one send with its retries."""
+        return int(self.campaign.max_delay_ms or 0) + self.worst_send_ms

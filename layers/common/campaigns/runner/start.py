@@ -1,0 +1,74 @@
+"""How an invocation comes to hold a run: it takes a due Scheduled campaign, or it
+accepts the one continuation the last hand-off (or the schedule) named. Anything
+else (a late, duplicated or stale event; a paused or final campaign) exits
+without sending."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from campaigns.config import Settings
+from campaigns.data.models import Campaign
+from campaigns.data.store import CampaignStore
+from campaigns.domain.errors import RunLost, StoreConflict
+from campaigns.domain.statuses import TAKEABLE, CampaignStatus
+from campaigns.observability import logger
+from campaigns.runner.events import RunEvent
+
+
+def next_index(campaign: Campaign) -> int:
+    last = campaign.last_processed_contact_index
+    return 0 if last is None else int(last) + 1
+
+
+class RunStart:
+    def __init__(self, store: CampaignStore, cfg: Settings, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.clock = clock
+
+    def hold(self, campaign: Campaign, event: RunEvent) -> str | None:
+        """Take the campaign, or accept this continuation. None: not this event's to run."""
+        now = self.clock()
+        extra = int(campaign.max_delay_ms or 0)
+        if event.run_token:
+            return self._continue(campaign, event, now, extra)
+        due = campaign.due_at is not None and campaign.due_at <= now
+        if campaign.status not in {s.value for s in TAKEABLE} or not due:
+            # Paused, final, running, or not asked to start yet: a late or duplicated
+            # event must not (re)start anything.
+            logger.info("Campaign is not Scheduled and due; nothing to do", extra={"status": campaign.status})
+            return None
+        contact_list = self.store.reads.get_contact_list(campaign.user_id, campaign.contact_list_id)
+        total = int(contact_list.contact_count) if contact_list else int(campaign.total_contacts or 0)
+        try:
+            token = self.store.run.take(campaign, now, total, extra)
+        except StoreConflict:
+            logger.info("Another runner took the campaign first, or a send is still in flight")
+            return None
+        logger.info("Campaign taken", extra={"from_index": next_index(campaign)})
+        return token
+
+    def _continue(self, campaign: Campaign, event: RunEvent, now: datetime, extra: int) -> str | None:
+        token = event.run_token or ""
+        if campaign.status != CampaignStatus.RUNNING.value or campaign.run_token != token:
+            logger.info(
+                "Stale or duplicate invocation; the run is not this event's",
+                extra={"status": campaign.status},
+            )
+            return None
+        if campaign.no_progress_count >= self.cfg.max_no_progress_invocations:
+            reason = (
+                f"The run made no progress over {int(campaign.no_progress_count)} consecutive "
+                "invocations and was stopped to avoid an endless loop."
+            )
+            logger.error("Runaway guard tripped", extra={"no_progress": campaign.no_progress_count})
+            self.store.run.fail(campaign, token, reason, now)
+            return None
+        try:
+            self.store.run.continue_run(campaign.id, token, event.hop, now, extra)
+        except RunLost:
+            logger.info("Not this event's to continue (duplicated, stale, or its wait has not ended)")
+            return None
+        return token
