@@ -149,7 +149,8 @@ def run_runner(
 
 
 def waha_sender(fake: Any):
-    from campaigns.sending.waha import WahaClient, WahaSender
+    from campaigns.sending.waha_client import WahaClient
+    from campaigns.sending.waha_sender import WahaSender
 
     return WahaSender(WahaClient(fake.base_url, fake.api_key))
 

@@ -10,7 +10,7 @@ import pytest
 from campaigns import config
 from campaigns.api import library
 from campaigns.data.models import Campaign, WhatsAppSession
-from campaigns.sending import sender as senders
+from campaigns.sending import factory as senders
 from campaigns.sending.sender import SessionState
 from tests.builders import Builder
 

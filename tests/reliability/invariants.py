@@ -30,7 +30,7 @@ from typing import Any
 from campaigns.api.campaigns import campaign_json, delivery_json
 from campaigns.data.models import Campaign, Delivery
 from campaigns.sending.sender import ContactRejected
-from campaigns.sending.waha import chat_id_for
+from campaigns.sending.waha_client import chat_id_for
 from tests.reliability.figures import FIGURES
 
 DELIVERY_STATUSES = frozenset({"Sent", "Failed", "Unknown"})

@@ -374,7 +374,7 @@ def session_statuses(names: Sequence[str]) -> dict[str, str]:
         return statuses
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    from campaigns.sending.sender import build_sender  # only this route talks to WAHA
+    from campaigns.sending.factory import build_sender  # only this route talks to WAHA
 
     try:
         sender = build_sender()
