@@ -85,7 +85,8 @@ _SUBTREES = (
     "aws_lambda_powertools.event_handler",
     "campaigns.api.models",
     "campaigns.data.store",
-    "campaigns.sending.waha",
+    "campaigns.sending.waha_client",
+    "campaigns.sending.waha_sender",
     "requests",
 )
 
@@ -207,7 +208,7 @@ def run(ctx: Context) -> FigureResult:
         f"and the Powertools Logger/Metrics/Tracer every function loads (`campaigns.observability`, "
         f"which brings in the X-Ray SDK and botocore: {share('campaigns.observability')}). What only "
         "some routes need is already imported lazily: the WAHA sender (only the /whatsapp-sessions "
-        f"routes ask WAHA for live statuses; `campaigns.sending.waha`: {share('campaigns.sending.waha')}) and the "
+        f"routes ask WAHA for live statuses; `campaigns.sending.waha_client`: {share('campaigns.sending.waha_client')}) and the "
         "OpenAPI document (built on the first GET /openapi.json). "
         "So nothing was changed in functions/api: no route-only import of weight is left to defer "
         "(the one left at module scope is `csv` in `campaigns.api.library`, about 1 ms). "

@@ -25,6 +25,7 @@ MARGIN_MS = 500
 def run(ctx: Context) -> FigureResult:
     from campaigns import config, invoker
     from campaigns.data.models import Delivery
+    from campaigns.sending.sender import SendPlan
     from devstack.context import SimulatedContext
 
     figure = FigureResult("handoff", "5. Self-invocations under a time limit")
@@ -42,7 +43,7 @@ def run(ctx: Context) -> FigureResult:
     recorder = invoker.RecordingInvoker()
     invoker.set_default_invoker(recorder)
     runner_app._sender = common.PlainDryRunSender()
-    max_send_ms = runner_app._sender.max_send_ms
+    max_send_ms = runner_app._sender.worst_case_ms(SendPlan())
     pending = [invoker.runner_event(campaign.id)]
     elapsed: list[float] = []
     results: list[str] = []
