@@ -162,8 +162,11 @@ def test_publish_uploads_the_page_with_its_config_and_invalidates(aws: boto3.ses
     result = publish_web.publish(aws.client("s3"), aws.client("cloudfront", region_name="us-east-1"), outputs)
 
     stored = objects(aws, bucket)
-    page = {path.relative_to(ROOT / "web").as_posix() for path in (ROOT / "web").glob("*.js")}
-    assert set(stored) == {"index.html", "styles.css", "config.json", *page}
+    page = {path.name for path in (ROOT / "web").glob("*.js")}
+    assets = {
+        path.name for path in (ROOT / "web").iterdir() if path.suffix in (".css", ".svg", ".png", ".ico")
+    }
+    assert set(stored) == {"index.html", "config.json", "styles.css", *page, *assets}
     assert "old-module.js" not in stored and result.deleted == ["old-module.js"]
     assert not any(key.startswith("tests/") or key in ("package.json", "README.md") for key in stored)
     # ES modules only run when served as JavaScript
