@@ -1,4 +1,4 @@
-"""Campaign statuses and the transitions the contract allows."""
+"""Campaign and delivery statuses, and which statuses each action may start from."""
 
 from __future__ import annotations
 
@@ -31,23 +31,3 @@ RUNNABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.PAUSED})  # POST 
 RESUMABLE = frozenset({CampaignStatus.PAUSED})  # POST /resume
 PAUSABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING})  # POST /pause
 CANCELLABLE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED})
-
-ALLOWED_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
-    CampaignStatus.SCHEDULED: frozenset(
-        {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.CANCELLED}
-    ),
-    CampaignStatus.RUNNING: frozenset(
-        {CampaignStatus.COMPLETED, CampaignStatus.PAUSED, CampaignStatus.FAILED, CampaignStatus.CANCELLED}
-    ),
-    CampaignStatus.PAUSED: frozenset({CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED}),
-    CampaignStatus.COMPLETED: frozenset(),
-    CampaignStatus.FAILED: frozenset(),
-    CampaignStatus.CANCELLED: frozenset(),
-}
-
-
-def can_transition(current: str, target: str) -> bool:
-    try:
-        return CampaignStatus(target) in ALLOWED_TRANSITIONS[CampaignStatus(current)]
-    except ValueError:
-        return False
