@@ -6,6 +6,7 @@ import pytest
 
 from campaigns.api import library
 from campaigns.api.models import ContactIn
+from campaigns.data import contact_lists
 from campaigns.data.models import Contact, ContactList, MediaLibraryItem, MessageTemplate
 from campaigns.timeutil import utcnow
 from tests.builders import Builder
@@ -160,7 +161,7 @@ def test_an_append_arriving_between_anothers_reservation_and_its_writes_gets_its
     contact_list = library.create_contact_list("user-a", "L", [], utcnow())
     first = [ContactIn(phoneNumber=f"+491600000{n:03d}") for n in range(30)]
     second = [ContactIn(phoneNumber=f"+491700000{n:03d}") for n in range(20)]
-    write = library._write_contacts
+    write = contact_lists.write_contacts
     interleaved = []
 
     def write_after_a_concurrent_append(list_id, start, contacts):
@@ -169,7 +170,7 @@ def test_an_append_arriving_between_anothers_reservation_and_its_writes_gets_its
             library.append_contacts("user-a", contact_list.id, second, utcnow())
         write(list_id, start, contacts)
 
-    monkeypatch.setattr(library, "_write_contacts", write_after_a_concurrent_append)
+    monkeypatch.setattr(contact_lists, "write_contacts", write_after_a_concurrent_append)
 
     library.append_contacts("user-a", contact_list.id, first, utcnow())
 

@@ -309,10 +309,7 @@ def test_no_body_gets_a_5xx(tables, path, data):
 
 
 def test_an_answer_that_breaks_its_own_schema_is_a_500_not_a_422(alice, monkeypatch):
-    monkeypatch.setattr(
-        library, "list_templates", lambda *a: library.Page(items=[{"id": 1}], next_token=None)
-    )
-    monkeypatch.setattr(library, "template_json", lambda item: item)
+    monkeypatch.setattr(library, "list_templates", lambda *a: {"items": [{"id": 1}], "nextToken": None})
 
     answer = alice.get("/message-templates")
 

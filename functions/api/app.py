@@ -1,8 +1,9 @@
 """API Lambda: every route of the HTTP API (payload format 2.0), one function.
 
-Routes parse, call a use case from the `campaigns` package, and return. Bodies and
-answers are validated against the pydantic models in `campaigns.api.models`, which
-also generate the OpenAPI document served at GET /openapi.json. Errors are mapped
+Routes parse, call a use case from the `campaigns` package, and return the answer's
+model. Bodies and answers are validated against the pydantic models in
+`campaigns.api.models`, which also generate the OpenAPI document served at
+GET /openapi.json. Errors are mapped
 to HTTP in one place (`campaigns.api.errors`). The user is the JWT's `sub` claim as API
 Gateway's authorizer hands it over; nothing else identifies a caller.
 """
@@ -24,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaigns.api import campaigns as campaign_service
 from campaigns.api import library
+from campaigns.api.bodies import load_json_body, parse_contacts_request
 from campaigns.api.errors import UNAUTHORIZED, Unauthorized, error_body, register_error_handlers
 from campaigns.api.models import (
     AppendContactsIn,
@@ -44,19 +46,14 @@ from campaigns.api.models import (
     SessionPage,
     TemplateOut,
     TemplatePage,
-    answers,
-    complete_openapi_document,
-    error_answers,
-    load_json_body,
-    parse_contacts_request,
 )
+from campaigns.api.openapi import answers, error_answers
+from campaigns.api.openapi import openapi_document as build_openapi_document
 from campaigns.data.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_TOKEN_CHARS
 from campaigns.domain.statuses import DeliveryStatus
 from campaigns.observability import logger, metrics, tracer
 from campaigns.timeutil import utcnow
 
-API_TITLE = "WhatsApp Campaign Runner API"
-API_VERSION = "1.0.0"
 PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
 MAX_USER_ID_CHARS = 256
 
@@ -149,7 +146,7 @@ def _content_type() -> str:
     responses=answers(200, "Alive", authed=False),
 )
 def health() -> HealthOut:
-    return {"status": "ok"}
+    return HealthOut(status="ok")
 
 
 @app.get("/openapi.json", tags=["meta"], security=[{}], include_in_schema=False)
@@ -177,10 +174,9 @@ def create_contact_list(
     request = parse_contacts_request(
         CreateContactListIn, body, content_type, name=name, defaultCountry=default_country
     )
-    item = library.create_contact_list(
+    return library.create_contact_list(
         user_id, request.name, request.contacts, utcnow(), request.default_country
     )
-    return library.contact_list_json(item)
 
 
 @app.post(
@@ -193,8 +189,7 @@ def create_contact_list(
 def append_contacts(list_id: str) -> ContactListOut:
     user_id = caller()
     request = parse_contacts_request(AppendContactsIn, app.current_event.decoded_body, _content_type())
-    item = library.append_contacts(user_id, list_id, request.contacts, utcnow())
-    return library.contact_list_json(item)
+    return library.append_contacts(user_id, list_id, request.contacts, utcnow())
 
 
 @app.get(
@@ -204,7 +199,7 @@ def append_contacts(list_id: str) -> ContactListOut:
     responses=answers(200, "The caller's lists", 400, 422),
 )
 def list_contact_lists(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> ContactListPage:
-    return library.list_contact_lists(caller(), limit, next_token).to_json(library.contact_list_json)
+    return library.list_contact_lists(caller(), limit, next_token)
 
 
 @app.get(
@@ -214,7 +209,7 @@ def list_contact_lists(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = Non
     responses=answers(200, "The list", 404),
 )
 def get_contact_list(list_id: str) -> ContactListOut:
-    return library.contact_list_json(library.get_contact_list(caller(), list_id))
+    return library.get_contact_list(caller(), list_id)
 
 
 # ------------------------------------------------------------ templates, media
@@ -228,8 +223,7 @@ def get_contact_list(list_id: str) -> ContactListOut:
     responses=answers(201, "The new template", 400, 422),
 )
 def create_template(body: CreateTemplateIn) -> TemplateOut:
-    item = library.create_template(caller(), body.name, body.text_content, utcnow())
-    return library.template_json(item)
+    return library.create_template(caller(), body.name, body.text_content, utcnow())
 
 
 @app.get(
@@ -239,7 +233,7 @@ def create_template(body: CreateTemplateIn) -> TemplateOut:
     responses=answers(200, "The caller's templates", 400, 422),
 )
 def list_templates(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> TemplatePage:
-    return library.list_templates(caller(), limit, next_token).to_json(library.template_json)
+    return library.list_templates(caller(), limit, next_token)
 
 
 @app.post(
@@ -250,8 +244,7 @@ def list_templates(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -
     responses=answers(201, "The new media item", 400, 422),
 )
 def create_media_item(body: CreateMediaItemIn) -> MediaItemOut:
-    item = library.create_media_item(caller(), body.name, body.storage_path, body.mime_type, utcnow())
-    return library.media_item_json(item)
+    return library.create_media_item(caller(), body.name, body.storage_path, body.mime_type, utcnow())
 
 
 @app.get(
@@ -261,7 +254,7 @@ def create_media_item(body: CreateMediaItemIn) -> MediaItemOut:
     responses=answers(200, "The caller's media items", 400, 422),
 )
 def list_media_items(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> MediaItemPage:
-    return library.list_media_items(caller(), limit, next_token).to_json(library.media_item_json)
+    return library.list_media_items(caller(), limit, next_token)
 
 
 # ---------------------------------------------------------- WhatsApp sessions
@@ -279,10 +272,9 @@ def list_media_items(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None)
     },
 )
 def register_session(body: RegisterSessionIn) -> Response[SessionOut]:
-    item, created = library.register_session(caller(), body.name, utcnow())
-    status = library.session_statuses([item.name])[item.name]
+    session, created = library.register_session(caller(), body.name, utcnow())
     code = HTTPStatus.CREATED if created else HTTPStatus.OK
-    return Response(code.value, content_types.APPLICATION_JSON, library.session_json(item, status))
+    return Response(code.value, content_types.APPLICATION_JSON, session)
 
 
 @app.get(
@@ -292,9 +284,7 @@ def register_session(body: RegisterSessionIn) -> Response[SessionOut]:
     responses=answers(200, "The caller's sessions, live status", 400, 422),
 )
 def list_sessions(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> SessionPage:
-    page = library.list_sessions(caller(), limit, next_token)
-    statuses = library.session_statuses([item.name for item in page.items])
-    return page.to_json(lambda item: library.session_json(item, statuses[item.name]))
+    return library.list_sessions(caller(), limit, next_token)
 
 
 # ------------------------------------------------------------------- campaigns
@@ -308,7 +298,7 @@ def list_sessions(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) ->
     responses=answers(201, "Scheduled", 400, 422),
 )
 def create_campaign(body: CreateCampaignIn) -> CampaignOut:
-    return campaign_service.campaign_json(campaign_service.create_campaign(caller(), body, utcnow()))
+    return campaign_service.create_campaign(caller(), body, utcnow())
 
 
 @app.get(
@@ -318,9 +308,7 @@ def create_campaign(body: CreateCampaignIn) -> CampaignOut:
     responses=answers(200, "The caller's campaigns, newest first", 400, 422),
 )
 def list_campaigns(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -> CampaignPage:
-    return campaign_service.list_campaigns(caller(), limit, next_token).to_json(
-        campaign_service.campaign_json
-    )
+    return campaign_service.list_campaigns(caller(), limit, next_token)
 
 
 @app.get(
@@ -330,7 +318,7 @@ def list_campaigns(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = None) -
     responses=answers(200, "The campaign and progress", 404),
 )
 def get_campaign(campaign_id: str) -> CampaignOut:
-    return campaign_service.campaign_json(campaign_service.get_campaign(caller(), campaign_id))
+    return campaign_service.get_campaign(caller(), campaign_id)
 
 
 @app.post(
@@ -344,7 +332,7 @@ def get_campaign(campaign_id: str) -> CampaignOut:
 def run_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.run_campaign(caller(), campaign_id, utcnow())
     _count("CampaignRunRequested")
-    return campaign_service.campaign_json(campaign)
+    return campaign
 
 
 @app.post(
@@ -358,7 +346,7 @@ def run_campaign(campaign_id: str) -> CampaignOut:
 def resume_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.resume_campaign(caller(), campaign_id, utcnow())
     _count("CampaignResumed")
-    return campaign_service.campaign_json(campaign)
+    return campaign
 
 
 @app.post(
@@ -371,7 +359,7 @@ def resume_campaign(campaign_id: str) -> CampaignOut:
 def pause_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.pause_campaign(caller(), campaign_id, utcnow())
     _count("CampaignPaused")
-    return campaign_service.campaign_json(campaign)
+    return campaign
 
 
 @app.post(
@@ -384,7 +372,7 @@ def pause_campaign(campaign_id: str) -> CampaignOut:
 def cancel_campaign(campaign_id: str) -> CampaignOut:
     campaign = campaign_service.cancel_campaign(caller(), campaign_id, utcnow())
     _count("CampaignCancelled")
-    return campaign_service.campaign_json(campaign)
+    return campaign
 
 
 @app.get(
@@ -399,8 +387,7 @@ def list_deliveries(
     limit: Limit = DEFAULT_LIMIT,
     next_token: NextToken = None,
 ) -> DeliveryPage:
-    page = campaign_service.list_deliveries(caller(), campaign_id, status, limit, next_token)
-    return page.to_json(campaign_service.delivery_json)
+    return campaign_service.list_deliveries(caller(), campaign_id, status, limit, next_token)
 
 
 # ------------------------------------------------------------ OpenAPI document
@@ -409,20 +396,7 @@ def list_deliveries(
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
     """The OpenAPI 3.1 document of this API, as JSON text (deterministic)."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
-    generated = app.get_openapi_json_schema(
-        title=API_TITLE,
-        version=API_VERSION,
-        description="Contact lists, templates, WhatsApp sessions and campaigns sent through WAHA. "
-        "Every route but /health and /openapi.json needs a JWT bearer token; errors are "
-        '`{"message": ..., "details"?: [...]}`.',
-        security_schemes={
-            "bearerAuth": HTTPBearer(bearerFormat="JWT", description="The JWT's sub is the user")
-        },
-        security=[{"bearerAuth": []}],
-    )
-    return complete_openapi_document(json.loads(generated))
+    return build_openapi_document(app)
 
 
 # ---------------------------------------------------------------------- handler

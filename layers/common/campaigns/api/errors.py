@@ -1,4 +1,10 @@
-"""The API's errors: domain exceptions and the one place that turns them into HTTP.
+"""The one place where errors become HTTP answers.
+
+Use cases raise the product's errors (`campaigns.domain.errors`): NotFound is 404,
+Invalid 422, WrongState 409, QuotaExceeded 429. Only what the edge itself refuses
+has an HTTP class here: a body that is not JSON (BadRequest, 400) and a request
+without a user (Unauthorized, 401). A page token the listing did not hand out is
+a 400, like a malformed request.
 
 Every error body is `{"message": str}` plus, where it helps, `details` (a list of
 objects, e.g. one per invalid field or contact). Nothing a client sends can make the
@@ -13,7 +19,16 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from campaigns.domain.errors import CampaignNotFound, StoreConflict, WrongStatus
+from campaigns.data.pagination import InvalidPageToken
+from campaigns.domain.errors import (
+    DomainError,
+    Invalid,
+    NotFound,
+    QuotaExceeded,
+    StoreConflict,
+    WrongState,
+    WrongStatus,
+)
 from campaigns.domain.statuses import CANCELLABLE, PAUSABLE, RESUMABLE, RUNNABLE, CampaignStatus
 from campaigns.observability import logger
 
@@ -26,7 +41,7 @@ _SUMMARY_DETAILS = 5
 
 
 class ApiError(Exception):
-    """An answer for the client, with its HTTP status."""
+    """A request the edge refuses before any use case runs, with its HTTP status."""
 
     status_code: int = HTTPStatus.INTERNAL_SERVER_ERROR
 
@@ -37,12 +52,9 @@ class ApiError(Exception):
 
 
 class BadRequest(ApiError):
+    """The body cannot be read (not JSON, not CSV, undecodable)."""
+
     status_code = HTTPStatus.BAD_REQUEST
-
-
-class InvalidPageToken(BadRequest):
-    def __init__(self, reason: str = "it is not a token this listing handed out") -> None:
-        super().__init__(f"Invalid nextToken: {reason}")
 
 
 class Unauthorized(ApiError):
@@ -52,27 +64,21 @@ class Unauthorized(ApiError):
         super().__init__(UNAUTHORIZED)
 
 
-class NotFound(ApiError):
-    """Missing, or owned by another user: the answer is the same so as not to reveal it exists."""
-
-    status_code = HTTPStatus.NOT_FOUND
-
-
-class Conflict(ApiError):
-    status_code = HTTPStatus.CONFLICT
-
-
-class Unprocessable(ApiError):
-    """The request is well-formed but fails validation (including references to other items)."""
-
-    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
-
-
 def error_body(message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"message": message}
     if details:
         body["details"] = details[:MAX_DETAILS]
     return body
+
+
+def unauthorized_answer(cors_headers: Mapping[str, str]) -> dict[str, Any]:
+    """The 401 the API handler gives before routing, as a Lambda proxy answer."""
+    return {
+        "statusCode": HTTPStatus.UNAUTHORIZED.value,
+        "headers": {"Content-Type": "application/json", **cors_headers},
+        "body": json.dumps(error_body(UNAUTHORIZED)),
+        "isBase64Encoded": False,
+    }
 
 
 # ------------------------------------------------------------- validation errors
@@ -125,9 +131,9 @@ def summarise(details: list[dict[str, Any]], prefix: str = "Invalid request") ->
     return f"{prefix}: " + "; ".join(parts) + suffix if parts else prefix
 
 
-def invalid_request(errors: Iterable[Mapping[str, Any]], prefix: str = "Invalid request") -> Unprocessable:
+def invalid_request(errors: Iterable[Mapping[str, Any]], prefix: str = "Invalid request") -> Invalid:
     details = validation_details(errors)
-    return Unprocessable(summarise(details, prefix), details)
+    return Invalid(summarise(details, prefix), details)
 
 
 def _is_json_error(errors: list[Mapping[str, Any]]) -> bool:
@@ -163,33 +169,61 @@ def _json_response(status: int, message: str, details: list[dict[str, Any]] | No
     )
 
 
+# Each family of the product's errors and its answer; the most specific first.
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
+    (InvalidPageToken, HTTPStatus.BAD_REQUEST),
+    (NotFound, HTTPStatus.NOT_FOUND),
+    (Invalid, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (WrongState, HTTPStatus.CONFLICT),
+    (QuotaExceeded, HTTPStatus.TOO_MANY_REQUESTS),
+)
+
+
+def _refused(status: int, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+    logger.info("Request refused", extra={"status": int(status), "reason": message})
+    return _json_response(status, message, details)
+
+
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Every exception a route can raise, mapped once to its HTTP answer."""
+    _register_refusals(app)
+    _register_framework_errors(app)
+
+
+def _register_refusals(app: APIGatewayHttpResolver) -> None:
+    """The edge's own refusals and the product's errors."""
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return _refused(exc.status_code, exc.message, exc.details)
+
+    @app.exception_handler(DomainError)
+    def _domain_error(exc: DomainError) -> Response:
+        status = next((code for family, code in _DOMAIN_STATUS if isinstance(exc, family)), None)
+        if status is None:  # a family nobody mapped yet: a bug, not the client's fault
+            logger.error("A domain error without an HTTP answer", exc_info=exc)
+            return _json_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+        return _refused(status, exc.message, exc.details)
+
+    @app.exception_handler(WrongStatus)
+    def _wrong_status(exc: WrongStatus) -> Response:
+        details = [{"status": exc.status, "action": exc.action}]
+        return _refused(HTTPStatus.CONFLICT, wrong_status_message(exc), details)
+
+    @app.exception_handler(StoreConflict)
+    def _conflict(exc: StoreConflict) -> Response:
+        return _refused(HTTPStatus.CONFLICT, "The campaign changed meanwhile; reload it and try again")
+
+
+def _register_framework_errors(app: APIGatewayHttpResolver) -> None:
+    """What Powertools raises (bad parameters or bodies, no such route, an answer that
+    breaks its schema), and anything unexpected."""
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
     from aws_lambda_powertools.event_handler.openapi.exceptions import (
         RequestUnsupportedContentType,
         RequestValidationError,
         ResponseValidationError,
     )
-
-    @app.exception_handler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        logger.info("Request refused", extra={"status": int(exc.status_code), "reason": exc.message})
-        return _json_response(exc.status_code, exc.message, exc.details)
-
-    @app.exception_handler(CampaignNotFound)
-    def _campaign_not_found(exc: CampaignNotFound) -> Response:
-        return _json_response(HTTPStatus.NOT_FOUND, "Campaign not found")
-
-    @app.exception_handler(WrongStatus)
-    def _wrong_status(exc: WrongStatus) -> Response:
-        return _json_response(
-            HTTPStatus.CONFLICT, wrong_status_message(exc), [{"status": exc.status, "action": exc.action}]
-        )
-
-    @app.exception_handler(StoreConflict)
-    def _conflict(exc: StoreConflict) -> Response:
-        return _json_response(HTTPStatus.CONFLICT, "The campaign changed meanwhile; reload it and try again")
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -234,15 +268,13 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 __all__ = [
     "ApiError",
     "BadRequest",
-    "Conflict",
     "InvalidPageToken",
-    "NotFound",
     "Unauthorized",
-    "Unprocessable",
     "error_body",
     "invalid_request",
     "register_error_handlers",
     "summarise",
+    "unauthorized_answer",
     "validation_details",
     "wrong_status_message",
 ]

@@ -2,16 +2,16 @@
 
 Fields are snake_case in Python and camelCase on the wire (the contract's names).
 Request models forbid unknown fields, so a typo is a 422 rather than silently
-ignored. Response models describe what the serialisers in `library` and
-`campaign_service` produce; the API validates every answer against them.
+ignored. Response models are what the use cases return, each built from its
+DynamoDB item by `from_item` (run bookkeeping such as the run token stays inside);
+the API validates every answer against them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -22,20 +22,31 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from campaigns.api.errors import BadRequest, invalid_request
-from campaigns.api.library import MAX_CONTACTS_PER_REQUEST, contacts_from_csv
 from campaigns.config import settings
 from campaigns.domain.phones import normalise_country
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
+from campaigns.timeutil import to_iso
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from campaigns.data.models import (
+        Campaign,
+        ContactList,
+        Delivery,
+        MediaLibraryItem,
+        MessageTemplate,
+        WhatsAppSession,
+    )
+    from campaigns.data.pagination import Page
 
+T = TypeVar("T")
+P = TypeVar("P", bound="PageOut")
+
+MAX_CONTACTS_PER_REQUEST = 1000
 MAX_DELAY_MS = 600_000
 SESSION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
@@ -222,6 +233,10 @@ class CreateCampaignIn(RequestModel):
 # ---------------------------------------------------------------------- responses
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 class ErrorOut(ResponseModel):
     message: str
     details: list[dict[str, Any]] | None = None
@@ -239,12 +254,29 @@ class ContactListOut(ResponseModel):
     created_at: str
     updated_at: str | None
 
+    @classmethod
+    def from_item(cls, item: ContactList) -> ContactListOut:
+        return cls(
+            id=item.id,
+            name=item.name,
+            contact_count=int(item.contact_count or 0),
+            default_country=item.default_country,
+            created_at=to_iso(item.created_at),
+            updated_at=to_iso(item.updated_at),
+        )
+
 
 class TemplateOut(ResponseModel):
     id: str
     name: str
     text_content: str
     created_at: str
+
+    @classmethod
+    def from_item(cls, item: MessageTemplate) -> TemplateOut:
+        return cls(
+            id=item.id, name=item.name, text_content=item.text_content, created_at=to_iso(item.created_at)
+        )
 
 
 class MediaItemOut(ResponseModel):
@@ -254,11 +286,25 @@ class MediaItemOut(ResponseModel):
     mime_type: str
     created_at: str
 
+    @classmethod
+    def from_item(cls, item: MediaLibraryItem) -> MediaItemOut:
+        return cls(
+            id=item.id,
+            name=item.name,
+            storage_path=item.storage_path,
+            mime_type=item.mime_type,
+            created_at=to_iso(item.created_at),
+        )
+
 
 class SessionOut(ResponseModel):
     name: str
     status: str = Field(description="WAHA's status (WORKING, SCAN_QR_CODE, ...) or unknown.")
     created_at: str
+
+    @classmethod
+    def from_item(cls, item: WhatsAppSession, status: str) -> SessionOut:
+        return cls(name=item.name, status=status, created_at=to_iso(item.created_at))
 
 
 class CampaignOut(ResponseModel):
@@ -289,6 +335,37 @@ class CampaignOut(ResponseModel):
     batch_size: int | None
     batch_pause_ms: int | None
 
+    @classmethod
+    def from_item(cls, item: Campaign) -> CampaignOut:
+        return cls(
+            id=item.id,
+            name=item.name,
+            status=item.status,
+            contact_list_id=item.contact_list_id,
+            message_template_id=item.message_template_id,
+            media_library_item_id=item.media_library_item_id,
+            default_name_value=item.default_name_value,
+            waha_session=item.waha_session,
+            scheduled_at=to_iso(item.scheduled_at),
+            started_at=to_iso(item.started_at),
+            completed_at=to_iso(item.completed_at),
+            created_at=to_iso(item.created_at),
+            updated_at=to_iso(item.updated_at),
+            last_processed_contact_index=_int_or_none(item.last_processed_contact_index),
+            total_contacts=int(item.total_contacts or 0),
+            sent_count=int(item.sent_count or 0),
+            failed_count=int(item.failed_count or 0),
+            unknown_count=int(item.unknown_count or 0),
+            pause_reason=item.pause_reason,
+            failure_reason=item.failure_reason,
+            min_delay_ms=int(item.min_delay_ms),
+            max_delay_ms=int(item.max_delay_ms),
+            typing=bool(item.typing),
+            check_numbers=bool(item.check_numbers),
+            batch_size=_int_or_none(item.batch_size),
+            batch_pause_ms=_int_or_none(item.batch_pause_ms),
+        )
+
 
 class DeliveryOut(ResponseModel):
     contact_index: int
@@ -298,184 +375,59 @@ class DeliveryOut(ResponseModel):
     error: str | None
     at: str
 
+    @classmethod
+    def from_item(cls, item: Delivery) -> DeliveryOut:
+        return cls(
+            contact_index=int(item.contact_index),
+            phone_number=item.phone_number,
+            status=item.status,
+            message_id=item.message_id,
+            error=item.error,
+            at=to_iso(item.at),
+        )
 
-class ContactListPage(ResponseModel):
+
+class PageOut(ResponseModel):
+    """A page of a listing: `items` and the `nextToken` of the next page, if any.
+    Subclasses declare both fields with their item model."""
+
+    @classmethod
+    def of(cls: type[P], page: Page[T], item_out: Callable[[T], ResponseModel]) -> P:
+        return cls(items=[item_out(item) for item in page.items], next_token=page.next_token)
+
+
+class ContactListPage(PageOut):
     items: list[ContactListOut]
     next_token: str | None
 
 
-class TemplatePage(ResponseModel):
+class TemplatePage(PageOut):
     items: list[TemplateOut]
     next_token: str | None
 
 
-class MediaItemPage(ResponseModel):
+class MediaItemPage(PageOut):
     items: list[MediaItemOut]
     next_token: str | None
 
 
-class SessionPage(ResponseModel):
+class SessionPage(PageOut):
     items: list[SessionOut]
     next_token: str | None
 
 
-class CampaignPage(ResponseModel):
+class CampaignPage(PageOut):
     items: list[CampaignOut]
     next_token: str | None
 
 
-class DeliveryPage(ResponseModel):
+class DeliveryPage(PageOut):
     items: list[DeliveryOut]
     next_token: str | None
 
 
-# ------------------------------------------------------------------ body parsing
-
-
-def load_json_body(text: str) -> Any:
-    """json.loads for request bodies: every way a body can fail to be JSON (including
-    absurd nesting or integers too long to convert) is a JSONDecodeError, which the
-    API answers with a 400."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise json.JSONDecodeError(f"unreadable JSON ({type(exc).__name__})", "", 0) from exc
-
-
-CSV_MEDIA_TYPES = ("text/csv", "application/csv")
-
-
-def parse_contacts_request(model: type[M], body: str | None, content_type: str, **fields: Any) -> M:
-    """A contacts body as `model`, from JSON or from CSV (`phoneNumber,firstName`);
-    `fields` supply what CSV cannot carry (a list's name). Same validation and same
-    error answers either way; positions in errors are 0-based rows of this request."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type in CSV_MEDIA_TYPES:
-        data: Any = {
-            **{k: v for k, v in fields.items() if v is not None},
-            "contacts": contacts_from_csv(body or ""),
-        }
-    elif media_type in ("", "application/json") or media_type.endswith("+json"):
-        if not body:
-            raise invalid_request([{"loc": ("body",), "type": "missing"}])
-        try:
-            data = load_json_body(body)
-        except json.JSONDecodeError as exc:
-            raise BadRequest("The request body is not valid JSON") from exc
-    else:
-        raise BadRequest("The request body must be JSON (application/json) or CSV (text/csv)")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise invalid_request(errors) from exc
-
-
-# ------------------------------------------------------------- OpenAPI helpers
-
-_ERROR_DESCRIPTIONS = {
-    400: "Not JSON, or a bad nextToken",
-    401: "No authenticated user",
-    404: "Not found, or not yours",
-    409: "Wrong state for this action",
-    422: "Validation failed",
-    500: "Unexpected error (a bug or an outage, never the request's fault)",
-}
-
-
-def error_answers(*codes: int) -> dict[int, dict[str, Any]]:
-    """OpenAPI `responses` entries for error codes, all with the ErrorOut shape."""
-    return {
-        code: {"description": _ERROR_DESCRIPTIONS[code], "content": {"application/json": {"model": ErrorOut}}}
-        for code in codes
-    }
-
-
-def answers(status: int, description: str, *errors: int, authed: bool = True) -> dict[int, dict[str, Any]]:
-    """The documented answers of a route: its success, its errors, and the ones every
-    route can give (the generator's own 422/500 entries describe another error shape)."""
-    codes = {*errors, 422, 500} | ({401} if authed else set())
-    return {status: {"description": description}, **error_answers(*sorted(codes))}
-
-
-# Bodies these routes read themselves (they also accept text/csv), so the generator
-# does not see them.
-CONTACT_UPLOADS: dict[tuple[str, str], type[BaseModel]] = {
-    ("/contact-lists", "post"): CreateContactListIn,
-    ("/contact-lists/{list_id}/contacts", "post"): AppendContactsIn,
-}
-_CSV_BODY = {
-    "type": "string",
-    "description": "CSV with a header line `phoneNumber,firstName` (firstName optional), at most "
-    "1,000 rows. For POST /contact-lists the name comes from `?name=` and the default "
-    "country from `?defaultCountry=`.",
-}
-
-
-def complete_openapi_document(schema: dict[str, Any]) -> str:
-    """The generated document, completed with what the generator cannot see (the
-    contact uploads' JSON and CSV bodies, the document's own route) and without its
-    unused validation-error schemas; as deterministic JSON text."""
-    from pydantic.json_schema import models_json_schema
-
-    _, definitions = models_json_schema(
-        [(model, "validation") for model in CONTACT_UPLOADS.values()],
-        ref_template="#/components/schemas/{model}",
-    )
-    schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
-    for (path, method), model in CONTACT_UPLOADS.items():
-        schema["paths"][path][method]["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-                "text/csv": {"schema": _CSV_BODY},
-            },
-        }
-    schema["paths"]["/openapi.json"] = {
-        "get": {
-            "summary": "This document",
-            "operationId": "openapi_json",
-            "tags": ["meta"],
-            "security": [{}],
-            "responses": {
-                "200": {"description": "The OpenAPI document", "content": {"application/json": {}}}
-            },
-        }
-    }
-    _drop_unused_schemas(schema)
-    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _schema_refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-            yield ref.rsplit("/", 1)[1]
-        for value in node.values():
-            yield from _schema_refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _schema_refs(value)
-
-
-def _drop_unused_schemas(schema: dict[str, Any]) -> None:
-    schemas = schema.get("components", {}).get("schemas", {})
-    used: set[str] = set()
-    pending = list(_schema_refs(schema["paths"]))
-    while pending:
-        name = pending.pop()
-        if name not in used:
-            used.add(name)
-            pending.extend(_schema_refs(schemas.get(name)))
-    for name in set(schemas) - used:
-        del schemas[name]
-
-
 __all__ = [
+    "MAX_CONTACTS_PER_REQUEST",
     "AppendContactsIn",
     "CampaignOut",
     "CampaignPage",
@@ -492,14 +444,10 @@ __all__ = [
     "HealthOut",
     "MediaItemOut",
     "MediaItemPage",
+    "PageOut",
     "RegisterSessionIn",
     "SessionOut",
     "SessionPage",
     "TemplateOut",
     "TemplatePage",
-    "answers",
-    "complete_openapi_document",
-    "error_answers",
-    "load_json_body",
-    "parse_contacts_request",
 ]

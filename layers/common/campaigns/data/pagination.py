@@ -4,7 +4,7 @@ A token is base64url of `{"owner": <userId>, "key": <DynamoDB LastEvaluatedKey>}
 It is checked before DynamoDB sees it: the owner must be the caller, and the key
 must have exactly the listing's key attributes, with the partition the caller is
 allowed to read. A token from another user's listing, another listing, or garbage
-is a 400, never a DynamoDB error.
+is an `InvalidPageToken` (the API answers 400), never a DynamoDB error.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from pynamodb.exceptions import QueryError
 
-from campaigns.api.errors import InvalidPageToken
+from campaigns.domain.errors import Invalid
 
 T = TypeVar("T")
 
@@ -27,13 +27,17 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
+class InvalidPageToken(Invalid):
+    """A `nextToken` this listing did not hand out to this caller."""
+
+    def __init__(self, reason: str = "it is not a token this listing handed out") -> None:
+        super().__init__(f"Invalid nextToken: {reason}")
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     next_token: str | None
-
-    def to_json(self, serialise: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-        return {"items": [serialise(item) for item in self.items], "nextToken": self.next_token}
 
 
 @dataclass(frozen=True)
@@ -101,4 +105,13 @@ def read_page(
     return Page(items=items, next_token=encode_token(owner, next_key))
 
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "KeyShape", "Page", "decode_token", "encode_token", "read_page"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "InvalidPageToken",
+    "KeyShape",
+    "Page",
+    "decode_token",
+    "encode_token",
+    "read_page",
+]
