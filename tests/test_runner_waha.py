@@ -30,7 +30,8 @@ from campaigns.observability import logger
 from campaigns.runner.service import NOT_ON_WHATSAPP, RunResult, typing_ms
 from campaigns.schedule.tick import ScheduleTick
 from campaigns.sending.sender import OutgoingMessage, SendResult
-from campaigns.sending.waha import CAPPING_REASON, TIMELOCK_REASON, RetryPolicy, WahaClient, WahaSender
+from campaigns.sending.waha_client import CAPPING_REASON, TIMELOCK_REASON, RetryPolicy, WahaClient
+from campaigns.sending.waha_sender import WahaSender
 from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
 from tests.fakewaha import FakeWaha
@@ -124,7 +125,7 @@ def chat(phone: str) -> str:
 
 def resume(campaign: Campaign, sender: Any, **harness: Any) -> RunResult:
     """POST /resume, then the runner invocation it triggers."""
-    CampaignStore().request_resume(campaign.id, campaign.user_id, utcnow())
+    CampaignStore().commands.resume(campaign.id, campaign.user_id, utcnow())
     return Harness(sender=sender, **harness).run(campaign.id)
 
 
@@ -603,100 +604,154 @@ def test_a_5xx_burst_is_retried_with_bounded_jittered_backoff_then_sent(build, f
     assert statuses(campaign) == ["Sent"] * 3
 
 
-@pytest.mark.parametrize("status", [500, 503])
-def test_a_persistent_5xx_pauses_after_the_bound_and_resume_sends_that_contact(build, fake_waha, status):
+def continue_after_wait(campaign: Campaign, sender: Any, **harness: Any) -> RunResult:
+    """The schedule's tick once the parked run's wait is over, then the continuation it invokes."""
+    parked = reload(campaign)
+    assert parked.status == "Running" and parked.waiting_until is not None
+    invoker = RecordingInvoker()
+    later = parked.waiting_until + timedelta(seconds=1)
+    assert ScheduleTick(CampaignStore(), invoker, runner_settings()).run(later).taken_over == [campaign.id]
+    (event,) = invoker.pop_all()
+    return Harness(sender=sender, **harness).run(event["campaignId"], event["runToken"], event["hop"])
+
+
+def text_ids(fake: FakeWaha, phone: str) -> list[str]:
+    return [r["body"].get("id") for r in fake.request_log("sendText") if r["body"]["chatId"] == chat(phone)]
+
+
+@pytest.mark.parametrize(
+    ("status", "delivered"), [(500, False), (503, False), (502, False), (504, True), (502, True)]
+)
+def test_a_persistent_5xx_on_a_text_is_ridden_out_and_sent_again_only_with_its_id(
+    build, fake_waha, status, delivered
+):
     campaign = build.campaign(5)
     sleeps = Sleeps()
     sender = waha_sender(
         fake_waha,
         sleeps=sleeps,
-        after_send=at_send(2, lambda: fake_waha.fail_next(FAST.max_attempts, status)),
+        after_send=at_send(2, lambda: fake_waha.fail_next(FAST.max_attempts, status, process=delivered)),
     )
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PAUSED
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
 
-    after = reload(campaign)
-    assert after.pause_reason.startswith(f"WAHA answered HTTP {status}")
-    assert after.pause_reason.endswith(f"({FAST.max_attempts} attempts); nothing was sent")
-    assert after.last_processed_contact_index == 1 and after.in_flight_index is None
+    waiting = reload(campaign)
+    assert waiting.status == "Running" and waiting.pause_reason is None
+    assert waiting.wait_reason == "The WhatsApp server is unavailable; retrying"
+    assert waiting.last_processed_contact_index == 1 and waiting.in_flight_index is None
+    assert int(waiting.pending_message_index) == 2 and waiting.pending_message_id
     assert requests_for(fake_waha, phones(5)[2]) == FAST.max_attempts
     assert len(sleeps.delays) == FAST.max_attempts - 1
-    assert all(0 <= d < plain_ceiling(r) for r, d in enumerate(sleeps.delays, start=1))
-    assert statuses(campaign) == ["Sent", "Sent"]  # nothing recorded for the contact: it was not sent
+    assert statuses(campaign) == ["Sent", "Sent"]  # nothing recorded yet for the unconfirmed contact
 
-    # WAHA recovers (the injected failures were exactly the attempts the bound allows).
-    assert resume(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    # WAHA recovers: the schedule continues the run, which sends that contact with the same id.
+    assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    ids = text_ids(fake_waha, phones(5)[2])
+    assert len(ids) == FAST.max_attempts + 1 and len(set(ids)) == 1
+    assert fake_waha.deduped == (FAST.max_attempts if delivered else 0)
     assert_each_sent_once_in_order(fake_waha, phones(5))
     assert statuses(campaign) == ["Sent"] * 5
+    assert reload(campaign).pending_message_id is None
     assert_log_matches(campaign, fake_waha)
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_a_persistent_gateway_error_leaves_that_contact_unknown_never_resent(build, fake_waha, status):
-    campaign = build.campaign(5)
-    sleeps = Sleeps()
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_a_media_send_is_unknown_and_never_resent(build, fake_waha, status):
+    campaign = build.campaign(5, media=build.media())
     sender = waha_sender(
-        fake_waha,
-        sleeps=sleeps,
-        after_send=at_send(2, lambda: fake_waha.fail_next(FAST.max_attempts, status)),
+        fake_waha, after_send=at_send(2, lambda: fake_waha.fail_next(1, status, process=True))
     )
 
     assert Harness(sender=sender).run(campaign.id) is RunResult.PAUSED
 
     after = reload(campaign)
-    assert after.pause_reason.startswith(f"Sending stopped: WAHA answered HTTP {status}")
-    assert "may or may not have reached WhatsApp" in after.pause_reason
-    assert requests_for(fake_waha, phones(5)[2]) == FAST.max_attempts
-    assert len(sleeps.delays) == FAST.max_attempts - 1
+    assert after.pause_reason.startswith("Sending stopped:")
+    assert "may have reached WhatsApp" in after.pause_reason
+    assert requests_for(fake_waha, phones(5)[2]) == 1  # never repeated: WAHA cannot deduplicate it
     assert statuses(campaign) == ["Sent", "Sent", "Unknown"]
-    assert after.last_processed_contact_index == 2
 
     assert resume(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
-    assert requests_for(fake_waha, phones(5)[2]) == FAST.max_attempts  # never tried again
+    assert requests_for(fake_waha, phones(5)[2]) == 1
     assert statuses(campaign) == ["Sent", "Sent", "Unknown", "Sent", "Sent"]
     assert_log_matches(campaign, fake_waha)
 
 
-def test_waha_going_away_mid_run_is_retried_then_pauses_and_resume_completes(build, fake_waha):
+def test_cancelling_while_a_text_is_unconfirmed_records_it_unknown(build, fake_waha):
+    campaign = build.campaign(4)
+    sender = waha_sender(
+        fake_waha, after_send=at_send(1, lambda: fake_waha.fail_next(FAST.max_attempts, 503, process=True))
+    )
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+
+    CampaignStore().commands.cancel(campaign.id, campaign.user_id, utcnow())
+
+    after = reload(campaign)
+    assert after.status == "Cancelled" and after.unknown_count == 1
+    assert statuses(campaign) == ["Sent", "Unknown"]
+    assert after.pending_message_id is None
+
+
+def test_waha_going_away_mid_run_is_ridden_out_and_the_run_goes_on_when_it_is_back(build, fake_waha):
     campaign = build.campaign(5)
     sleeps = Sleeps()
     down_url = fake_waha.base_url
     sender = waha_sender(fake_waha, sleeps=sleeps, after_send=at_send(2, fake_waha.stop))
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PAUSED
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
 
-    after = reload(campaign)
-    assert after.pause_reason == (
-        f"WAHA unreachable at {down_url} (connection failed) ({FAST.max_attempts} attempts); nothing was sent"
-    )
-    assert after.last_processed_contact_index == 1 and after.in_flight_index is None
+    waiting = reload(campaign)
+    assert waiting.wait_reason == "The WhatsApp server is unavailable; retrying"
+    assert waiting.outage_since is not None
+    assert waiting.last_processed_contact_index == 1 and waiting.in_flight_index is None
+    assert waiting.pending_message_id is None  # nothing was written to WAHA
     assert len(sleeps.delays) == FAST.max_attempts - 1
     assert all(0 <= d < plain_ceiling(r) for r, d in enumerate(sleeps.delays, start=1))
     assert statuses(campaign) == ["Sent", "Sent"]
 
     fake_waha.start()  # back, at a new address
-    assert resume(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    assert down_url != fake_waha.base_url
+    assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    assert reload(campaign).outage_since is None
     assert_each_sent_once_in_order(fake_waha, phones(5))
     assert_log_matches(campaign, fake_waha)
 
 
-def test_waha_unreachable_at_the_start_pauses_without_touching_any_contact(build, fake_waha):
+def test_waha_down_longer_than_the_window_pauses_with_a_reason_naming_no_host(build, fake_waha):
+    campaign = build.campaign(3)
+    down_url = fake_waha.base_url
+    fake_waha.stop()
+    cfg = runner_settings(waha_outage_window_seconds=0)
+
+    sender = waha_sender(fake_waha, base_url=down_url)
+    assert Harness(sender=sender, cfg=cfg).run(campaign.id) is RunResult.PAUSED
+
+    after = reload(campaign)
+    assert "could not be reached" in after.pause_reason
+    assert "Resume the campaign once WhatsApp is back" in after.pause_reason
+    assert "127.0.0.1" not in after.pause_reason and down_url not in after.pause_reason
+    assert after.last_processed_contact_index is None and deliveries(campaign) == []
+
+    fake_waha.start()
+    assert resume(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    assert_each_sent_once_in_order(fake_waha, phones(3))
+
+
+def test_waha_unreachable_at_the_start_waits_without_touching_any_contact(build, fake_waha):
     campaign = build.campaign(3)
     down_url = fake_waha.base_url
     fake_waha.stop()
     sleeps = Sleeps()
 
-    assert Harness(sender=waha_sender(fake_waha, base_url=down_url, sleeps=sleeps)).run(campaign.id) is (
-        RunResult.PAUSED
-    )
+    sender = waha_sender(fake_waha, base_url=down_url, sleeps=sleeps)
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
 
     after = reload(campaign)
-    assert after.pause_reason.startswith(f"WAHA unreachable at {down_url}")
     assert after.last_processed_contact_index is None and deliveries(campaign) == []
+    assert after.in_flight_index is None
     assert len(sleeps.delays) == FAST.max_attempts - 1
 
     fake_waha.start()
-    assert resume(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
     assert_each_sent_once_in_order(fake_waha, phones(3))
 
 
@@ -723,21 +778,19 @@ def black_hole():
         server.close()
 
 
-def test_connect_timeouts_are_retried_then_the_campaign_pauses(build, fake_waha, black_hole):
+def test_connect_timeouts_are_retried_then_ridden_out(build, fake_waha, black_hole):
     campaign = build.campaign(3)
     sleeps = Sleeps()
     sender = waha_sender(fake_waha, base_url=black_hole, connect_timeout_s=0.2, sleeps=sleeps)
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PAUSED
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
 
     after = reload(campaign)
-    assert after.pause_reason == (
-        f"WAHA unreachable at {black_hole} (connect timeout) ({FAST.max_attempts} attempts); nothing was sent"
-    )
+    assert after.wait_reason == "The WhatsApp server is unavailable; retrying"
     assert len(sleeps.delays) == FAST.max_attempts - 1
     assert after.last_processed_contact_index is None and deliveries(campaign) == []
 
-    assert resume(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
     assert_each_sent_once_in_order(fake_waha, phones(3))
 
 
@@ -797,24 +850,27 @@ def test_with_a_pre_generated_id_the_retry_does_not_create_a_second_message(buil
     assert_log_matches(campaign, fake_waha)
 
 
-def test_read_timeouts_that_persist_stop_at_the_bound_as_unknown(build, fake_waha):
+def test_read_timeouts_that_persist_keep_the_id_and_never_deliver_twice(build, fake_waha):
     campaign = build.campaign(3)
     sender = waha_sender(
         fake_waha,
         read_timeout_s=SHORT_READ_TIMEOUT_S,
-        after_send=at_send(1, lambda: fake_waha.hang_next(10, HANG_S)),
+        after_send=at_send(1, lambda: fake_waha.hang_next(FAST.max_attempts, HANG_S)),
     )
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PAUSED
+    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
 
-    attempts = [
-        r["body"] for r in fake_waha.request_log("sendText") if r["body"]["chatId"] == chat(phones(3)[1])
-    ]
-    assert len(attempts) == FAST.max_attempts and len({b["id"] for b in attempts}) == 1
+    attempts = text_ids(fake_waha, phones(3)[1])
+    assert len(attempts) == FAST.max_attempts and len(set(attempts)) == 1
     # The first attempt went out; the retries carried its id and were deduplicated.
     assert fake_waha.count_by_chat()[chat(phones(3)[1])] == 1 and fake_waha.deduped == 2
-    assert statuses(campaign) == ["Sent", "Unknown"]
-    assert "did not confirm the send after 3 attempts" in reload(campaign).pause_reason
+    assert statuses(campaign) == ["Sent"]
+
+    assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
+    assert set(text_ids(fake_waha, phones(3)[1])) == set(attempts)
+    assert fake_waha.count_by_chat()[chat(phones(3)[1])] == 1
+    assert_each_sent_once_in_order(fake_waha, phones(3))
+    assert statuses(campaign) == ["Sent"] * 3
 
 
 # ---------------------------------------------------------------------- number check
@@ -925,7 +981,7 @@ def test_pacing_holds_across_hand_offs_and_a_pause_and_resume(build, fake_waha):
     results = [result for _, result in harness.run_to_end(campaign.id, budget_factory=lambda: Budget(2))]
     assert RunResult.HANDED_OFF in results and results[-1] is RunResult.PAUSED
     fake_waha.set_session("default", "WORKING")
-    CampaignStore().request_resume(campaign.id, campaign.user_id, utcnow())
+    CampaignStore().commands.resume(campaign.id, campaign.user_id, utcnow())
     results = [result for _, result in harness.run_to_end(campaign.id, budget_factory=lambda: Budget(2))]
     assert results[-1] is RunResult.COMPLETED
     assert_each_sent_once_in_order(fake_waha, phones(7))
@@ -1069,16 +1125,14 @@ def test_the_api_key_never_appears_in_a_log_line(build, fake_waha, powertools_ou
     fake_waha.fail_next(2, 503, echo, endpoints={"sendText"})  # contact 0: retried, then sent
     sender = waha_sender(fake_waha, after_send=misbehave)
     results = [Harness(sender=sender, clock=FakeClock()).run(campaign.id)]
-    reasons = [reload(campaign).pause_reason]
-    results.append(resume(campaign, waha_sender(fake_waha, api_key="some-other-key"), clock=FakeClock()))
+    reasons = [reload(campaign).wait_reason]
+    wrong_key = waha_sender(fake_waha, api_key="some-other-key")
+    results.append(continue_after_wait(campaign, wrong_key, clock=FakeClock()))
     reasons.append(reload(campaign).pause_reason)
     results.append(resume(campaign, waha_sender(fake_waha), clock=FakeClock()))
 
-    assert results == [RunResult.PAUSED, RunResult.PAUSED, RunResult.COMPLETED]
-    assert reasons[0] == (
-        f"WAHA answered HTTP 503: upstream refused X-Api-Key *** ({FAST.max_attempts} attempts); "
-        "nothing was sent"
-    )
+    assert results == [RunResult.PARKED, RunResult.PAUSED, RunResult.COMPLETED]
+    assert reasons[0] == "The WhatsApp server is unavailable; retrying"
     assert reasons[1] == "WAHA rejected the API key"
     log = assert_log_matches(campaign, fake_waha)
     assert [d.status for d in log] == ["Sent", "Failed", "Sent", "Sent", "Sent", "Sent"]
@@ -1089,7 +1143,7 @@ def test_the_api_key_never_appears_in_a_log_line(build, fake_waha, powertools_ou
     # The run did log its failures (so this check is not vacuous) ...
     for expected in ("WAHA request failed; retrying", "Number check unavailable", "Typing indicator failed"):
         assert expected in messages
-    assert messages.count("Campaign paused") == 2
+    assert messages.count("Campaign paused") == 1
     assert any("***" in line for line in lines)  # an echoed key was masked
     # ... and the key is nowhere: not in a log line, a record, a reason or a delivery.
     captured = capsys.readouterr()

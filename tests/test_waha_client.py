@@ -34,6 +34,7 @@ from campaigns.sending.sender import (
     SendNotAttempted,
     SendOutcomeUnknown,
     SendPlan,
+    SendUnconfirmed,
 )
 from campaigns.sending.waha_client import (
     ApiKeyRejected,
@@ -568,19 +569,34 @@ def test_engine_timeout_500_counts_as_ambiguous(fake_waha: FakeWaha) -> None:
     assert fake_waha.count_requests("sendImage") == 1
 
 
-def test_exhausted_after_ambiguous_attempts_is_unknown(fake_waha: FakeWaha) -> None:
-    fake_waha.fail_next(10, status=502)
-    with pytest.raises(SendOutcomeUnknown, match="did not confirm"):
-        make_sender(fake_waha).send(text())
+def test_exhausted_after_ambiguous_attempts_is_unconfirmed_with_its_id(fake_waha: FakeWaha) -> None:
+    fake_waha.fail_next(FAST.max_attempts, status=502, process=True)
+    sender = make_sender(fake_waha)
+    with pytest.raises(SendUnconfirmed, match="did not confirm") as caught:
+        sender.send(text())
     assert fake_waha.count_requests("sendText") == FAST.max_attempts
 
+    # Sent again later with the same id, WhatsApp still gets it once.
+    again = sender.send(replace(text(), message_id=caught.value.message_id))
+    assert fake_waha.count_by_chat() == {CHAT: 1}
+    assert caught.value.message_id in (again.message_id or "")
+    assert fake_waha.count_requests("new-message-id") == 1
 
-def test_not_working_after_an_ambiguous_attempt_is_unknown(fake_waha: FakeWaha) -> None:
+
+def test_exhausted_after_ambiguous_attempts_without_an_id_is_unknown(fake_waha: FakeWaha) -> None:
+    fake_waha.fail_next(10, status=502)
+    with pytest.raises(SendOutcomeUnknown):
+        make_sender(fake_waha).send(with_media("image/jpeg"))
+    assert fake_waha.count_requests("sendImage") == 1
+
+
+def test_not_working_after_an_ambiguous_attempt_keeps_the_id(fake_waha: FakeWaha) -> None:
     fake_waha.drop_after(1)  # the hung first attempt goes out, then the session drops
     fake_waha.hang_next(1, seconds=3)
-    with pytest.raises(SendOutcomeUnknown) as caught:
+    with pytest.raises(SendUnconfirmed) as caught:
         make_sender(fake_waha, read_timeout_s=0.3).send(text())
     assert "SCAN_QR_CODE" in caught.value.reason
+    assert caught.value.message_id
     assert fake_waha.count_by_chat() == {CHAT: 1}
 
 
@@ -599,7 +615,7 @@ def test_worst_case_ms_covers_the_worst_case(fake_waha: FakeWaha) -> None:
     assert sender.number_exists("default", PHONE) is True
     sender.start_typing("default", PHONE)
     sender.stop_typing("default", PHONE)
-    with pytest.raises(SendOutcomeUnknown):
+    with pytest.raises(SendUnconfirmed):
         sender.send(text())
     elapsed_ms = (time.monotonic() - started) * 1000
 

@@ -102,6 +102,10 @@ class Campaign(Model):
     wait_reason = UnicodeAttribute(null=True, attr_name="waitReason")
     # When WAHA started failing for this run; the run rides the outage out for a while.
     outage_since = UTCDateTimeAttribute(null=True, attr_name="wahaOutageSince")
+    # An unconfirmed send's pre-generated id, kept for its contact: sent again with it,
+    # WAHA and WhatsApp deduplicate it.
+    pending_message_id = UnicodeAttribute(null=True, attr_name="pendingMessageId")
+    pending_message_index = NumberAttribute(null=True, attr_name="pendingMessageIndex")
 
     by_user = CampaignsByUser()
     by_status_due = CampaignsByStatusDue()

@@ -149,19 +149,24 @@ class RunWrites:
             COUNTERS[outcome.status].add(1),
             Campaign.no_progress_count.set(0),
             Campaign.outage_since.remove(),
+            Campaign.pending_message_id.remove(),
+            Campaign.pending_message_index.remove(),
             Campaign.updated_at.set(now),
         ]
         if outcome.status is DeliveryStatus.SENT:
             actions += [Campaign.last_sent_at.set(now), Campaign.sent_in_batch.add(1)]
         record_delivery(campaign_id, index, phone_number, outcome, now, actions, condition)
 
-    def release(self, campaign_id: str, token: str, index: int) -> None:
-        """Give back a claim whose send certainly did not happen."""
-        update(
-            campaign_id,
-            [Campaign.in_flight_index.remove()],
-            (Campaign.run_token == token) & (Campaign.in_flight_index == index),
-        )
+    def release(self, campaign_id: str, token: str, index: int, message_id: str | None = None) -> None:
+        """Give back a claim whose send did not happen, or (with `message_id`) whose
+        unconfirmed send may be repeated with that id only."""
+        actions = [Campaign.in_flight_index.remove()]
+        if message_id:
+            actions += [
+                Campaign.pending_message_id.set(message_id),
+                Campaign.pending_message_index.set(index),
+            ]
+        update(campaign_id, actions, (Campaign.run_token == token) & (Campaign.in_flight_index == index))
 
     def pause(self, campaign_id: str, token: str, reason: str, now: datetime) -> bool:
         """Running -> Paused by the runner. False when the run was no longer ours."""

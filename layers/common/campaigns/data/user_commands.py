@@ -8,12 +8,25 @@ from datetime import datetime
 from pynamodb.exceptions import UpdateError
 
 from campaigns.data.campaign_reads import CampaignReads
-from campaigns.data.campaign_writes import conditional_failure
+from campaigns.data.campaign_writes import conditional_failure, contact_at, record_delivery, update
 from campaigns.data.models import Campaign
-from campaigns.domain.errors import CampaignNotFound, WrongStatus
-from campaigns.domain.statuses import CANCELLABLE, PAUSABLE, RESUMABLE, RUNNABLE, CampaignStatus
+from campaigns.domain.errors import CampaignNotFound, StoreConflict, WrongStatus
+from campaigns.domain.outcomes import Outcome
+from campaigns.domain.statuses import (
+    CANCELLABLE,
+    PAUSABLE,
+    RESUMABLE,
+    RUNNABLE,
+    CampaignStatus,
+    DeliveryStatus,
+)
+from campaigns.timeutil import utcnow
 
 PAUSED_BY_USER = "Paused by the user"
+UNCONFIRMED_AT_CANCEL = (
+    "WAHA never confirmed this message and the campaign was cancelled before it could be "
+    "sent again: it may or may not have been delivered."
+)
 _STOP_ATTEMPTS = 10
 
 
@@ -89,15 +102,40 @@ class UserCommands:
             else:
                 extra = [Campaign.due_at.remove()]
                 condition &= Campaign.in_flight_index.does_not_exist()
-            campaign = Campaign(campaign_id)
             try:
-                campaign.update(actions=actions + stop_waiting + extra, condition=condition)
-                return campaign
-            except UpdateError as exc:
-                if not conditional_failure(exc):
-                    raise
+                return self._write_stop(current, [*actions, *stop_waiting, *extra], condition, action)
+            except StoreConflict:
+                continue
         # The run kept moving between our read and write; the user may simply retry.
         raise WrongStatus(campaign_id, current.status, action)
+
+    @staticmethod
+    def _write_stop(current: Campaign, actions: list, condition, action: str) -> Campaign:
+        """The stop as one write. A cancel also closes a contact whose send WAHA never
+        confirmed (kept to be sent again with its id): it becomes Unknown, since it may
+        have gone out and will not be sent again."""
+        pending = current.pending_message_index
+        if action != "cancel" or pending is None or current.in_flight_index is not None:
+            return update(current.id, actions, condition, StoreConflict)
+        index = int(pending)
+        contact = contact_at(current.contact_list_id, index)
+        record_delivery(
+            current.id,
+            index,
+            contact.phone_number if contact else "",
+            Outcome(DeliveryStatus.UNKNOWN, error=UNCONFIRMED_AT_CANCEL),
+            utcnow(),
+            [
+                *actions,
+                Campaign.last_processed_contact_index.set(index),
+                Campaign.unknown_count.add(1),
+                Campaign.pending_message_id.remove(),
+                Campaign.pending_message_index.remove(),
+            ],
+            condition & (Campaign.pending_message_index == index),
+        )
+        current.refresh(consistent_read=True)
+        return current
 
 
 __all__ = ["PAUSED_BY_USER", "CampaignNotFound", "UserCommands"]

@@ -35,10 +35,11 @@ class RunEndings:
         self.clock = clock
 
     def not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult:
-        """Nothing went out: give the claim back, then wait out a WAHA outage or pause."""
+        """Nothing went out (or, unconfirmed, it can only go again with the same id): give
+        the claim back, then wait out a WAHA outage or pause."""
         if index is not None:
             try:
-                self.store.run.release(run.campaign.id, run.token, index)
+                self.store.run.release(run.campaign.id, run.token, index, not_sent.message_id)
             except RunLost:
                 return RunResult.STOPPED
         if not_sent.transient:

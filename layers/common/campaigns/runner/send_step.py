@@ -25,6 +25,7 @@ from campaigns.sending.sender import (
     SendNotAttempted,
     SendOutcomeUnknown,
     SendPlan,
+    SendUnconfirmed,
 )
 
 NOT_ON_WHATSAPP = "This number is not on WhatsApp"
@@ -41,6 +42,8 @@ def typing_ms(text: str) -> int:
 class NotSent:
     reason: str
     transient: bool = False  # WAHA down or restarting: wait and try again
+    # An unconfirmed send's id: the contact is sent again with it, never with another.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ class SendStep:
     def typing_for(self, message: Message, contact: Contact) -> int:
         return typing_ms(message.text_for(contact)) if message.plan.typing else 0
 
-    def send(self, message: Message, contact: Contact, pacer: Pacer) -> Outcome | NotSent:
+    def send(
+        self, message: Message, contact: Contact, pacer: Pacer, message_id: str | None = None
+    ) -> Outcome | NotSent:
         phone = contact.phone_number
         try:
             check_s = 0.0
@@ -82,18 +87,26 @@ class SendStep:
             text = message.text_for(contact)
             if message.plan.typing:
                 self._type(message.session, phone, typing_ms(text))
-            return self._deliver(message, contact, text, pacer, check_s)
+            return self._deliver(message, contact, text, pacer, check_s, message_id)
         except ContactRejected as exc:
             return Outcome(DeliveryStatus.FAILED, error=exc.reason)
         except SendOutcomeUnknown as exc:
             return Outcome(DeliveryStatus.UNKNOWN, error=exc.reason)
+        except SendUnconfirmed as exc:
+            return NotSent(exc.reason, transient=True, message_id=exc.message_id)
         except SendDeferred as exc:
             return NotSent(exc.reason, transient=True)
         except SendNotAttempted as exc:
             return NotSent(exc.reason)
 
     def _deliver(
-        self, message: Message, contact: Contact, text: str, pacer: Pacer, check_s: float
+        self,
+        message: Message,
+        contact: Contact,
+        text: str,
+        pacer: Pacer,
+        check_s: float,
+        message_id: str | None,
     ) -> Outcome:
         started = self.monotonic()
         outgoing = OutgoingMessage(
@@ -102,10 +115,11 @@ class SendStep:
             text=text,
             media=message.media,
             idempotency_key=f"{message.campaign_id}:{int(contact.index)}",
+            message_id=message_id,
         )
         try:
             result = self.sender.send(outgoing)
-        except SendOutcomeUnknown:
+        except (SendOutcomeUnknown, SendUnconfirmed):
             pacer.sent(started)  # it may have gone out: the next gap counts from it
             raise
         # Pace from when the delivering request started: a send delayed by retries

@@ -182,7 +182,7 @@ class CampaignRunner:
                         return stop
                 else:
                     self._wait(run, contact)
-                outcome = self.step.send(run.message, contact, run.pacer)
+                outcome = self.step.send(run.message, contact, run.pacer, _pending_id(run.campaign, index))
                 if isinstance(outcome, NotSent):
                     return self.end.not_sent(run, index, outcome)
                 claimed = self._record(run, contact, outcome, self._merge_next(run, index, outcome, start))
@@ -293,6 +293,13 @@ class CampaignRunner:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _pending_id(campaign: Campaign, index: int) -> str | None:
+    """The id an unconfirmed send to contact `index` used: it must be sent with it again."""
+    if campaign.pending_message_index is not None and int(campaign.pending_message_index) == index:
+        return campaign.pending_message_id
+    return None
 
 
 def _session_not_held(session: str) -> str:

@@ -43,6 +43,9 @@ class OutgoingMessage:
     # Stable per campaign and contact, e.g. "<campaignId>:<index>": lets a sender
     # make retries idempotent and lets logs correlate.
     idempotency_key: str = ""
+    # A pre-generated id an earlier, unconfirmed attempt used: sending again with it
+    # cannot deliver twice (WAHA and WhatsApp deduplicate on it).
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,16 @@ class SendNotAttempted(SendError):
 
 class SendDeferred(SendNotAttempted):
     """Nothing went out because WAHA is down or restarting: wait and try the same contact again."""
+
+
+class SendUnconfirmed(SendDeferred):
+    """WAHA did not confirm a send that carried a pre-generated id: it may have gone out,
+    but sending it again with the same id cannot deliver twice. The run keeps the id,
+    waits like for any WAHA outage, and sends the same contact again with it."""
+
+    def __init__(self, reason: str, message_id: str) -> None:
+        super().__init__(reason)
+        self.message_id = message_id
 
 
 class SendOutcomeUnknown(SendError):

@@ -21,8 +21,10 @@ from campaigns.sending.sender import (
     ContactRejected,
     OutgoingMessage,
     SendError,
+    SendOutcomeUnknown,
     SendPlan,
     SendResult,
+    SendUnconfirmed,
     SessionState,
 )
 from campaigns.sending.waha_client import (
@@ -210,11 +212,17 @@ class WahaSender:
         chat_id = self._chat_id(session, message.phone_number)
         pre_id: str | None = None
         if message.media is None:
-            pre_id = self.client.new_message_id(session)
+            pre_id = message.message_id or self.client.new_message_id(session)
             prepared_s = time.monotonic() - called
-            body = self.client.send_text(
-                session, chat_id, message.text, link_preview=self.link_preview, message_id=pre_id
-            )
+            try:
+                body = self.client.send_text(
+                    session, chat_id, message.text, link_preview=self.link_preview, message_id=pre_id
+                )
+            except SendOutcomeUnknown as exc:
+                if pre_id is None:
+                    raise
+                # Deduplicated on its id: the same contact can be sent again with it.
+                raise SendUnconfirmed(exc.reason, pre_id) from None
         else:
             prepared_s = time.monotonic() - called
             body = self.client.send_media(session, chat_id, message.media, caption=message.text)
