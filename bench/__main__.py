@@ -4,6 +4,8 @@
     .venv/bin/python -m bench --only pacing    # one figure (names below), printed only
     .venv/bin/python -m bench --quick          # smaller sizes: a smoke run, printed only
 
+    .venv/bin/python -m bench --stock-moto --only scaling   # on moto without devstack's patches
+
 `--output FILE` writes the report of any run to FILE.
 """
 
@@ -29,9 +31,19 @@ FIGURES = {
     "handoff": "bench.fig_handoff",
     "coldstart": "bench.fig_coldstart",
     "api": "bench.fig_api",
+    "scaling": "bench.fig_scaling",
     "memory": "bench.fig_memory",
 }
-NUMBERS = {"requests": 1, "throughput": 2, "memory": 3, "pacing": 4, "handoff": 5, "coldstart": 6, "api": 7}
+NUMBERS = {
+    "requests": 1,
+    "throughput": 2,
+    "memory": 3,
+    "pacing": 4,
+    "handoff": 5,
+    "coldstart": 6,
+    "api": 7,
+    "scaling": 8,
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,6 +53,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument(
+        "--stock-moto",
+        action="store_true",
+        help="DynamoDB on moto without devstack/moto_fast.py (a comparison; printed only)",
+    )
+    parser.add_argument(
         "--output", type=Path, help="write the report here (default: BENCHMARKS.md on a full run)"
     )
     return parser.parse_args(argv)
@@ -49,7 +66,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     names = args.only or list(FIGURES)
-    full = not args.only and not args.quick
+    full = not args.only and not args.quick and not args.stock_moto
     output = args.output or (bench.REPO_ROOT / "BENCHMARKS.md" if full else None)
     command = (
         "make bench"
@@ -62,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()
     results: list[FigureResult] = []
-    with DynamoServer() as db:
+    with DynamoServer(stock=args.stock_moto) as db:
         common.use_endpoint(db.endpoint)
         common.quiet_function_logs()
         ctx = Context(db=db, quick=args.quick)

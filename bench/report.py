@@ -86,8 +86,8 @@ def document(results: list[FigureResult], meta: Meta, all_names: list[str] | Non
         "`.venv/bin/python -m bench --only NAME` for one figure (prints it), with NAME one of "
         f"{names}; `--quick` runs smaller sizes as a smoke test.",
         "- Where: the local stack's pieces on loopback: its DynamoDB (moto's server as "
-        "devstack/dynamodb.py runs it, over HTTP, in a child process, with three emulator costs "
-        "taken out: bench/dbserver.py and finding 2), the fake WAHA server of tests/fakewaha.py, "
+        "devstack/dynamodb.py runs it, with the emulator costs devstack/moto_fast.py takes out, "
+        "over HTTP, in a child process: bench/dbserver.py), the fake WAHA server of tests/fakewaha.py, "
         "the functions' own code; figure 7 runs devstack's LocalStack as it is. No AWS.",
         "",
         "## Summary",
