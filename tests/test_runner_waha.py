@@ -27,6 +27,7 @@ from campaigns.data.models import Campaign
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker
 from campaigns.observability import logger
+from campaigns.runner.endings import IN_PLACE_RETRIES
 from campaigns.runner.service import NOT_ON_WHATSAPP, RunResult, typing_ms
 from campaigns.schedule.tick import ScheduleTick
 from campaigns.sending.sender import OutgoingMessage, SendResult
@@ -604,6 +605,11 @@ def test_a_5xx_burst_is_retried_with_bounded_jittered_backoff_then_sent(build, f
     assert statuses(campaign) == ["Sent"] * 3
 
 
+# Every attempt one invocation makes before it parks: the first round, then one per
+# brief wait it takes in place.
+OUTAGE_ATTEMPTS = FAST.max_attempts * (IN_PLACE_RETRIES + 1)
+
+
 def continue_after_wait(campaign: Campaign, sender: Any, **harness: Any) -> RunResult:
     """The schedule's tick once the parked run's wait is over, then the continuation it invokes."""
     parked = reload(campaign)
@@ -630,29 +636,48 @@ def test_a_persistent_5xx_on_a_text_is_ridden_out_and_sent_again_only_with_its_i
     sender = waha_sender(
         fake_waha,
         sleeps=sleeps,
-        after_send=at_send(2, lambda: fake_waha.fail_next(FAST.max_attempts, status, process=delivered)),
+        after_send=at_send(2, lambda: fake_waha.fail_next(OUTAGE_ATTEMPTS, status, process=delivered)),
     )
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+    assert Harness(sender=sender, clock=FakeClock()).run(campaign.id) is RunResult.PARKED
 
     waiting = reload(campaign)
     assert waiting.status == "Running" and waiting.pause_reason is None
     assert waiting.wait_reason == "The WhatsApp server is unavailable; retrying"
     assert waiting.last_processed_contact_index == 1 and waiting.in_flight_index is None
     assert int(waiting.pending_message_index) == 2 and waiting.pending_message_id
-    assert requests_for(fake_waha, phones(5)[2]) == FAST.max_attempts
-    assert len(sleeps.delays) == FAST.max_attempts - 1
+    assert requests_for(fake_waha, phones(5)[2]) == OUTAGE_ATTEMPTS
+    assert len(sleeps.delays) == OUTAGE_ATTEMPTS - IN_PLACE_RETRIES - 1
     assert statuses(campaign) == ["Sent", "Sent"]  # nothing recorded yet for the unconfirmed contact
 
     # WAHA recovers: the schedule continues the run, which sends that contact with the same id.
     assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
     ids = text_ids(fake_waha, phones(5)[2])
-    assert len(ids) == FAST.max_attempts + 1 and len(set(ids)) == 1
-    assert fake_waha.deduped == (FAST.max_attempts if delivered else 0)
+    assert len(ids) == OUTAGE_ATTEMPTS + 1 and len(set(ids)) == 1
+    assert fake_waha.deduped == (OUTAGE_ATTEMPTS if delivered else 0)
     assert_each_sent_once_in_order(fake_waha, phones(5))
     assert statuses(campaign) == ["Sent"] * 5
     assert reload(campaign).pending_message_id is None
     assert_log_matches(campaign, fake_waha)
+
+
+@pytest.mark.parametrize("delivered", [False, True])
+def test_a_brief_5xx_blip_on_a_text_is_waited_out_in_place_with_the_same_id(build, fake_waha, delivered):
+    campaign = build.campaign(4)
+    clock = FakeClock()
+    sender = waha_sender(
+        fake_waha,
+        after_send=at_send(1, lambda: fake_waha.fail_next(FAST.max_attempts, 503, process=delivered)),
+    )
+
+    assert Harness(sender=sender, clock=clock).run(campaign.id) is RunResult.COMPLETED
+
+    ids = text_ids(fake_waha, phones(4)[1])
+    assert len(ids) == FAST.max_attempts + 1 and len(set(ids)) == 1
+    assert clock.sleeps == [2.0]  # one short wait inside the invocation, then the same id again
+    assert_each_sent_once_in_order(fake_waha, phones(4))
+    assert statuses(campaign) == ["Sent"] * 4
+    assert reload(campaign).outage_since is None
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -679,9 +704,9 @@ def test_a_5xx_on_a_media_send_is_unknown_and_never_resent(build, fake_waha, sta
 def test_cancelling_while_a_text_is_unconfirmed_records_it_unknown(build, fake_waha):
     campaign = build.campaign(4)
     sender = waha_sender(
-        fake_waha, after_send=at_send(1, lambda: fake_waha.fail_next(FAST.max_attempts, 503, process=True))
+        fake_waha, after_send=at_send(1, lambda: fake_waha.fail_next(OUTAGE_ATTEMPTS, 503, process=True))
     )
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+    assert Harness(sender=sender, clock=FakeClock()).run(campaign.id) is RunResult.PARKED
 
     CampaignStore().commands.cancel(campaign.id, campaign.user_id, utcnow())
 
@@ -697,14 +722,14 @@ def test_waha_going_away_mid_run_is_ridden_out_and_the_run_goes_on_when_it_is_ba
     down_url = fake_waha.base_url
     sender = waha_sender(fake_waha, sleeps=sleeps, after_send=at_send(2, fake_waha.stop))
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+    assert Harness(sender=sender, clock=FakeClock()).run(campaign.id) is RunResult.PARKED
 
     waiting = reload(campaign)
     assert waiting.wait_reason == "The WhatsApp server is unavailable; retrying"
     assert waiting.outage_since is not None
     assert waiting.last_processed_contact_index == 1 and waiting.in_flight_index is None
     assert waiting.pending_message_id is None  # nothing was written to WAHA
-    assert len(sleeps.delays) == FAST.max_attempts - 1
+    assert len(sleeps.delays) == OUTAGE_ATTEMPTS - IN_PLACE_RETRIES - 1
     assert all(0 <= d < plain_ceiling(r) for r, d in enumerate(sleeps.delays, start=1))
     assert statuses(campaign) == ["Sent", "Sent"]
 
@@ -743,12 +768,12 @@ def test_waha_unreachable_at_the_start_waits_without_touching_any_contact(build,
     sleeps = Sleeps()
 
     sender = waha_sender(fake_waha, base_url=down_url, sleeps=sleeps)
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+    assert Harness(sender=sender, clock=FakeClock()).run(campaign.id) is RunResult.PARKED
 
     after = reload(campaign)
     assert after.last_processed_contact_index is None and deliveries(campaign) == []
     assert after.in_flight_index is None
-    assert len(sleeps.delays) == FAST.max_attempts - 1
+    assert len(sleeps.delays) == OUTAGE_ATTEMPTS - IN_PLACE_RETRIES - 1
 
     fake_waha.start()
     assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
@@ -783,11 +808,11 @@ def test_connect_timeouts_are_retried_then_ridden_out(build, fake_waha, black_ho
     sleeps = Sleeps()
     sender = waha_sender(fake_waha, base_url=black_hole, connect_timeout_s=0.2, sleeps=sleeps)
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+    assert Harness(sender=sender, clock=FakeClock()).run(campaign.id) is RunResult.PARKED
 
     after = reload(campaign)
     assert after.wait_reason == "The WhatsApp server is unavailable; retrying"
-    assert len(sleeps.delays) == FAST.max_attempts - 1
+    assert len(sleeps.delays) == OUTAGE_ATTEMPTS - IN_PLACE_RETRIES - 1
     assert after.last_processed_contact_index is None and deliveries(campaign) == []
 
     assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
@@ -858,17 +883,12 @@ def test_read_timeouts_that_persist_keep_the_id_and_never_deliver_twice(build, f
         after_send=at_send(1, lambda: fake_waha.hang_next(FAST.max_attempts, HANG_S)),
     )
 
-    assert Harness(sender=sender).run(campaign.id) is RunResult.PARKED
+    assert Harness(sender=sender, clock=FakeClock()).run(campaign.id) is RunResult.COMPLETED
 
     attempts = text_ids(fake_waha, phones(3)[1])
-    assert len(attempts) == FAST.max_attempts and len(set(attempts)) == 1
-    # The first attempt went out; the retries carried its id and were deduplicated.
-    assert fake_waha.count_by_chat()[chat(phones(3)[1])] == 1 and fake_waha.deduped == 2
-    assert statuses(campaign) == ["Sent"]
-
-    assert continue_after_wait(campaign, waha_sender(fake_waha)) is RunResult.COMPLETED
-    assert set(text_ids(fake_waha, phones(3)[1])) == set(attempts)
-    assert fake_waha.count_by_chat()[chat(phones(3)[1])] == 1
+    assert len(attempts) == FAST.max_attempts + 1 and len(set(attempts)) == 1
+    # The first attempt went out; every later one carried its id and was deduplicated.
+    assert fake_waha.count_by_chat()[chat(phones(3)[1])] == 1 and fake_waha.deduped == FAST.max_attempts
     assert_each_sent_once_in_order(fake_waha, phones(3))
     assert statuses(campaign) == ["Sent"] * 3
 
@@ -1120,7 +1140,7 @@ def test_the_api_key_never_appears_in_a_log_line(build, fake_waha, powertools_ou
             fake_waha.fail_next(1, 503, echo, endpoints={"startTyping"})
             fake_waha.fail_next(1, 500, engine_error(f"invalid wid for key {secret}"), endpoints={"sendText"})
         if count == 2:  # contact 3: WAHA keeps failing, echoing the key
-            fake_waha.fail_next(FAST.max_attempts, 503, echo, endpoints={"sendText"})
+            fake_waha.fail_next(OUTAGE_ATTEMPTS, 503, echo, endpoints={"sendText"})
 
     fake_waha.fail_next(2, 503, echo, endpoints={"sendText"})  # contact 0: retried, then sent
     sender = waha_sender(fake_waha, after_send=misbehave)

@@ -5,6 +5,7 @@ the campaign can make."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,6 +20,10 @@ from campaigns.runner.send_step import NotSent
 
 OUTAGE_BACKOFF_MIN_S = 5
 OUTAGE_BACKOFF_MAX_S = 120
+# A WAHA blip (a restart takes seconds) is waited out inside the invocation, a few
+# times with a short backoff; a longer outage parks the run for the schedule.
+IN_PLACE_RETRIES = 3
+IN_PLACE_BACKOFF_S = (2.0, 4.0, 8.0)
 
 
 class RunEndings:
@@ -28,27 +33,33 @@ class RunEndings:
         invoker: RunnerInvoker,
         cfg: Settings,
         clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.invoker = invoker
         self.cfg = cfg
         self.clock = clock
+        self.sleep = sleep
 
-    def not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult:
+    def not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult | None:
         """Nothing went out (or, unconfirmed, it can only go again with the same id): give
-        the claim back, then wait out a WAHA outage or pause."""
+        the claim back, then wait out a WAHA outage or pause. None: a brief outage was
+        waited out here, and the same contact may be tried again."""
         if index is not None:
             try:
                 self.store.run.release(run.campaign.id, run.token, index, not_sent.message_id)
             except RunLost:
                 return RunResult.STOPPED
+            if not_sent.message_id:
+                run.campaign.pending_message_id = not_sent.message_id
+                run.campaign.pending_message_index = index
         if not_sent.transient:
             return self.ride_out(run, not_sent.reason)
         return self.pause(run, not_sent.reason)
 
-    def ride_out(self, run: Run, reason: str) -> RunResult:
+    def ride_out(self, run: Run, reason: str) -> RunResult | None:
         """WAHA is down or restarting: wait with backoff and go on by itself, for up to
-        WAHA_OUTAGE_WINDOW_SECONDS, then pause with the reason."""
+        WAHA_OUTAGE_WINDOW_SECONDS, then pause with the reason. None: waited here."""
         now = self.clock()
         try:
             since = self.store.run.note_outage(run.campaign.id, run.token, now)
@@ -61,10 +72,16 @@ class RunEndings:
             return self.pause(
                 run, f"{reason} (for about {minutes} min). Resume the campaign once WhatsApp is back."
             )
-        backoff_s = min(OUTAGE_BACKOFF_MAX_S, max(OUTAGE_BACKOFF_MIN_S, down_s), max(1.0, window - down_s))
         logger.warning(
             "WAHA unavailable; the run waits and tries again", extra={"down_s": down_s, "reason": reason}
         )
+        if run.ride_outs_here < IN_PLACE_RETRIES:
+            backoff_s = min(IN_PLACE_BACKOFF_S[run.ride_outs_here], max(1.0, window - down_s))
+            if run.remaining_ms() > backoff_s * 1000 + run.worst_send_ms + self.cfg.handoff_margin_ms:
+                run.ride_outs_here += 1
+                self.sleep(backoff_s)
+                return None
+        backoff_s = min(OUTAGE_BACKOFF_MAX_S, max(OUTAGE_BACKOFF_MIN_S, down_s), max(1.0, window - down_s))
         return self.park(
             run, int(backoff_s * 1000), "The WhatsApp server is unavailable; retrying", outage=True
         )

@@ -27,6 +27,7 @@ class Run:
     cursor: ContactCursor | None = None
     worst_send_ms: int = 0
     sent_here: int = 0
+    ride_outs_here: int = 0  # WAHA blips waited out inside this invocation
 
     def lease_extra_ms(self) -> int:
         """The lease must outlive the longest wait plus one send with its retries."""

@@ -84,7 +84,7 @@ class CampaignRunner:
         self.rng = rng or random.Random()
         self.step = SendStep(sender, sleep, monotonic)
         self.start = RunStart(store, self.cfg, clock)
-        self.end = RunEndings(store, invoker, self.cfg, clock)
+        self.end = RunEndings(store, invoker, self.cfg, clock, sleep)
 
     # ----------------------------------------------------------------- entry
 
@@ -169,25 +169,14 @@ class CampaignRunner:
     # ------------------------------------------------------------------ loop
 
     def _process(self, run: Run) -> RunResult:
-        assert run.cursor is not None and run.message is not None and run.pacer is not None
+        assert run.cursor is not None
         start = run.cursor.next_index
         claimed = False  # the current contact was claimed by the previous record
         try:
             for contact in run.cursor:
-                index = int(contact.index)
-                if not claimed:
-                    stop = self._check_session(run) if (index - start) % self.cfg.chunk_size == 0 else None
-                    stop = stop or self._before_claim(run, contact) or self._claim(run, index)
-                    if stop:
-                        return stop
-                else:
-                    self._wait(run, contact)
-                outcome = self.step.send(run.message, contact, run.pacer, _pending_id(run.campaign, index))
-                if isinstance(outcome, NotSent):
-                    return self.end.not_sent(run, index, outcome)
-                claimed = self._record(run, contact, outcome, self._merge_next(run, index, outcome, start))
-                if outcome.status is DeliveryStatus.UNKNOWN:
-                    return self.end.pause(run, f"Sending stopped: {outcome.error}")
+                stop, claimed = self._contact(run, contact, claimed, start)
+                if stop:
+                    return stop
         except ContactMissing as missing:
             return self.end.pause(run, _contact_missing(missing.index))
         except RunLost:
@@ -195,21 +184,56 @@ class CampaignRunner:
             return RunResult.STOPPED
         return self.end.complete(run)
 
+    def _contact(
+        self, run: Run, contact: Contact, claimed: bool, start: int
+    ) -> tuple[RunResult | None, bool]:
+        """One contact: decide, claim, send, record. A brief WAHA blip is waited out here
+        and the same contact tried again. Returns (a result that ends the run, or None;
+        whether the next contact is already claimed)."""
+        assert run.message is not None and run.pacer is not None
+        index = int(contact.index)
+        while True:
+            if not claimed:
+                first_of_chunk = (index - start) % self.cfg.chunk_size == 0
+                stop = self._check_session(run) if first_of_chunk else None
+                stop = stop or self._before_claim(run, contact) or self._claim(run, index)
+                if stop:
+                    return stop, False
+            else:
+                self._wait(run, contact)
+            outcome = self.step.send(run.message, contact, run.pacer, _pending_id(run.campaign, index))
+            if isinstance(outcome, NotSent):
+                stop = self.end.not_sent(run, index, outcome)
+                if stop:
+                    return stop, False
+                claimed = False
+                continue
+            claimed_next = self._record(run, contact, outcome, self._merge_next(run, index, outcome, start))
+            if outcome.status is DeliveryStatus.UNKNOWN:
+                return self.end.pause(run, f"Sending stopped: {outcome.error}"), False
+            return None, claimed_next
+
     def _check_session(self, run: Run) -> RunResult | None:
         assert run.message is not None
-        try:
-            state = self.sender.session_state(run.message.session)
-        except SendNotAttempted as exc:
-            return self.end.not_sent(run, None, NotSent(exc.reason, transient=isinstance(exc, SendDeferred)))
-        if state.ready:
-            return None
-        reason = f"WhatsApp session '{state.name}' is {state.status}, not WORKING"
-        return self.end.pause(run, f"{reason}: {state.detail}" if state.detail else reason)
+        while True:
+            try:
+                state = self.sender.session_state(run.message.session)
+            except SendNotAttempted as exc:
+                stop = self.end.not_sent(
+                    run, None, NotSent(exc.reason, transient=isinstance(exc, SendDeferred))
+                )
+                if stop:
+                    return stop
+                continue  # waited out a brief WAHA blip here: check again
+            if state.ready:
+                return None
+            reason = f"WhatsApp session '{state.name}' is {state.status}, not WORKING"
+            return self.end.pause(run, f"{reason}: {state.detail}" if state.detail else reason)
 
     def _before_claim(self, run: Run, contact: Contact) -> RunResult | None:
         """Park, hand off, or wait here until the contact may be sent (then None)."""
         assert run.pacer is not None and run.message is not None
-        if self._batch_full(run.campaign):
+        if _batch_full(run.campaign):
             pause_ms = int(run.campaign.batch_pause_ms or 0)
             return self.end.park(run, pause_ms, "Batch pause", end_batch=True)
         wait_ms = run.pacer.wait_ms()
@@ -247,7 +271,7 @@ class CampaignRunner:
             return False
         if (following - start) % self.cfg.chunk_size == 0:
             return False  # the session is checked before each chunk, with nothing claimed
-        if self._batch_full(run.campaign, outcome):
+        if _batch_full(run.campaign, outcome):
             return False
         wait_ms = run.pacer.wait_ms()
         return wait_ms <= MERGED_CLAIM_MAX_WAIT_MS and self._affordable(run, wait_ms)
@@ -281,18 +305,18 @@ class CampaignRunner:
     def _affordable(self, run: Run, wait_ms: int) -> bool:
         return run.remaining_ms() > wait_ms + run.worst_send_ms + self.cfg.handoff_margin_ms
 
-    @staticmethod
-    def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
-        """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
-        if not campaign.batch_size or not campaign.batch_pause_ms:
-            return False
-        sent = int(campaign.sent_in_batch or 0)
-        if pending is not None and pending.status is DeliveryStatus.SENT:
-            sent += 1
-        return sent >= int(campaign.batch_size)
-
 
 # ------------------------------------------------------------------ helpers
+
+
+def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
+    """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
+    if not campaign.batch_size or not campaign.batch_pause_ms:
+        return False
+    sent = int(campaign.sent_in_batch or 0)
+    if pending is not None and pending.status is DeliveryStatus.SENT:
+        sent += 1
+    return sent >= int(campaign.batch_size)
 
 
 def _pending_id(campaign: Campaign, index: int) -> str | None:
