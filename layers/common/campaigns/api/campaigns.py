@@ -16,7 +16,7 @@ from campaigns.api.models import CampaignOut, CampaignPage, DeliveryOut, Deliver
 from campaigns.config import settings
 from campaigns.data import campaigns as stored_campaigns
 from campaigns.data import contact_lists, deliveries, media, sessions, templates
-from campaigns.data.ids import plausible_id
+from campaigns.data.owned_items import plausible_id
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import CampaignNotFound, Invalid
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
@@ -56,20 +56,10 @@ def create_campaign(user_id: str, request: CreateCampaignIn, now: datetime) -> C
     campaign = stored_campaigns.create(
         user_id,
         now,
-        name=request.name,
-        status=CampaignStatus.SCHEDULED.value,
-        contact_list_id=contact_list.id,
-        message_template_id=request.message_template_id,
-        media_library_item_id=request.media_library_item_id,
-        default_name_value=request.default_name_value,
+        # The request's fields are the campaign's settings, by the same names.
+        **request.model_dump(exclude={"waha_session"}),
         waha_session=_session_for(user_id, request.waha_session),
-        min_delay_ms=request.min_delay_ms,
-        max_delay_ms=request.max_delay_ms,
-        typing=request.typing,
-        check_numbers=request.check_numbers,
-        batch_size=request.batch_size,
-        batch_pause_ms=request.batch_pause_ms,
-        scheduled_at=request.scheduled_at,
+        status=CampaignStatus.SCHEDULED.value,
         # Without a start time the campaign waits for POST /run; dueAt keeps the
         # schedule's index sparse.
         due_at=request.scheduled_at,

@@ -2,9 +2,10 @@
 
 Fields are snake_case in Python and camelCase on the wire (the contract's names).
 Request models forbid unknown fields, so a typo is a 422 rather than silently
-ignored. Response models are what the use cases return, each built from its
-DynamoDB item by `from_item` (run bookkeeping such as the run token stays inside);
-the API validates every answer against them.
+ignored. Response models are what the use cases return, each read from its
+DynamoDB item by `from_item`: a field takes the item's attribute of the same name,
+so run bookkeeping (the run token, the lease) stays inside because no field names
+it. The API validates every answer against them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -33,18 +35,12 @@ from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 from campaigns.timeutil import to_iso
 
 if TYPE_CHECKING:
-    from campaigns.data.models import (
-        Campaign,
-        ContactList,
-        Delivery,
-        MediaLibraryItem,
-        MessageTemplate,
-        WhatsAppSession,
-    )
+    from campaigns.data.models import WhatsAppSession
     from campaigns.data.pagination import Page
 
 T = TypeVar("T")
 P = TypeVar("P", bound="PageOut")
+Out = TypeVar("Out", bound="ItemOut")
 
 MAX_CONTACTS_PER_REQUEST = 1000
 MAX_DELAY_MS = 600_000
@@ -65,7 +61,17 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_alias=True, validate_by_name=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_alias=True, validate_by_name=True, from_attributes=True
+    )
+
+
+def _iso(value: Any) -> Any:
+    return to_iso(value) if isinstance(value, datetime) else value
+
+
+# A stored time, answered as ISO 8601 UTC (`2026-01-31T09:30:00.000Z`).
+Timestamp = Annotated[str, BeforeValidator(_iso)]
 
 
 # ----------------------------------------------------------------------- requests
@@ -233,10 +239,6 @@ class CreateCampaignIn(RequestModel):
 # ---------------------------------------------------------------------- responses
 
 
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 class ErrorOut(ResponseModel):
     message: str
     details: list[dict[str, Any]] | None = None
@@ -246,68 +248,49 @@ class HealthOut(ResponseModel):
     status: Literal["ok"]
 
 
-class ContactListOut(ResponseModel):
+class ItemOut(ResponseModel):
+    """An answer about one stored item."""
+
+    @classmethod
+    def from_item(cls: type[Out], item: object) -> Out:
+        return cls.model_validate(item)
+
+
+class ContactListOut(ItemOut):
     id: str
     name: str
     contact_count: int
     default_country: str | None
-    created_at: str
-    updated_at: str | None
-
-    @classmethod
-    def from_item(cls, item: ContactList) -> ContactListOut:
-        return cls(
-            id=item.id,
-            name=item.name,
-            contact_count=int(item.contact_count or 0),
-            default_country=item.default_country,
-            created_at=to_iso(item.created_at),
-            updated_at=to_iso(item.updated_at),
-        )
+    created_at: Timestamp
+    updated_at: Timestamp | None
 
 
-class TemplateOut(ResponseModel):
+class TemplateOut(ItemOut):
     id: str
     name: str
     text_content: str
-    created_at: str
-
-    @classmethod
-    def from_item(cls, item: MessageTemplate) -> TemplateOut:
-        return cls(
-            id=item.id, name=item.name, text_content=item.text_content, created_at=to_iso(item.created_at)
-        )
+    created_at: Timestamp
 
 
-class MediaItemOut(ResponseModel):
+class MediaItemOut(ItemOut):
     id: str
     name: str
     storage_path: str
     mime_type: str
-    created_at: str
-
-    @classmethod
-    def from_item(cls, item: MediaLibraryItem) -> MediaItemOut:
-        return cls(
-            id=item.id,
-            name=item.name,
-            storage_path=item.storage_path,
-            mime_type=item.mime_type,
-            created_at=to_iso(item.created_at),
-        )
+    created_at: Timestamp
 
 
 class SessionOut(ResponseModel):
     name: str
     status: str = Field(description="WAHA's status (WORKING, SCAN_QR_CODE, ...) or unknown.")
-    created_at: str
+    created_at: Timestamp
 
     @classmethod
     def from_item(cls, item: WhatsAppSession, status: str) -> SessionOut:
-        return cls(name=item.name, status=status, created_at=to_iso(item.created_at))
+        return cls(name=item.name, status=status, created_at=item.created_at)
 
 
-class CampaignOut(ResponseModel):
+class CampaignOut(ItemOut):
     id: str
     name: str
     status: CampaignStatus
@@ -316,11 +299,11 @@ class CampaignOut(ResponseModel):
     media_library_item_id: str | None
     default_name_value: str
     waha_session: str | None
-    scheduled_at: str | None
-    started_at: str | None
-    completed_at: str | None
-    created_at: str
-    updated_at: str | None
+    scheduled_at: Timestamp | None
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp | None
     last_processed_contact_index: int | None
     total_contacts: int
     sent_count: int
@@ -335,56 +318,14 @@ class CampaignOut(ResponseModel):
     batch_size: int | None
     batch_pause_ms: int | None
 
-    @classmethod
-    def from_item(cls, item: Campaign) -> CampaignOut:
-        return cls(
-            id=item.id,
-            name=item.name,
-            status=item.status,
-            contact_list_id=item.contact_list_id,
-            message_template_id=item.message_template_id,
-            media_library_item_id=item.media_library_item_id,
-            default_name_value=item.default_name_value,
-            waha_session=item.waha_session,
-            scheduled_at=to_iso(item.scheduled_at),
-            started_at=to_iso(item.started_at),
-            completed_at=to_iso(item.completed_at),
-            created_at=to_iso(item.created_at),
-            updated_at=to_iso(item.updated_at),
-            last_processed_contact_index=_int_or_none(item.last_processed_contact_index),
-            total_contacts=int(item.total_contacts or 0),
-            sent_count=int(item.sent_count or 0),
-            failed_count=int(item.failed_count or 0),
-            unknown_count=int(item.unknown_count or 0),
-            pause_reason=item.pause_reason,
-            failure_reason=item.failure_reason,
-            min_delay_ms=int(item.min_delay_ms),
-            max_delay_ms=int(item.max_delay_ms),
-            typing=bool(item.typing),
-            check_numbers=bool(item.check_numbers),
-            batch_size=_int_or_none(item.batch_size),
-            batch_pause_ms=_int_or_none(item.batch_pause_ms),
-        )
 
-
-class DeliveryOut(ResponseModel):
+class DeliveryOut(ItemOut):
     contact_index: int
     phone_number: str
     status: DeliveryStatus
     message_id: str | None
     error: str | None
-    at: str
-
-    @classmethod
-    def from_item(cls, item: Delivery) -> DeliveryOut:
-        return cls(
-            contact_index=int(item.contact_index),
-            phone_number=item.phone_number,
-            status=item.status,
-            message_id=item.message_id,
-            error=item.error,
-            at=to_iso(item.at),
-        )
+    at: Timestamp
 
 
 class PageOut(ResponseModel):
@@ -442,6 +383,7 @@ __all__ = [
     "DeliveryPage",
     "ErrorOut",
     "HealthOut",
+    "ItemOut",
     "MediaItemOut",
     "MediaItemPage",
     "PageOut",

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from campaigns.data.ids import new_id
 from campaigns.data.models import Campaign
-from campaigns.data.pagination import KeyShape, Page, read_page
+from campaigns.data.owned_items import new_id
+from campaigns.data.pagination import Page, user_page
+
+# The key of a page of the byUser index: the table's and the index's attributes.
+BY_USER_KEY = {"id": "S", "userId": "S", "createdAt": "S"}
 
 
 def create(user_id: str, now: datetime, **attributes: Any) -> Campaign:
@@ -20,13 +23,9 @@ def create(user_id: str, now: datetime, **attributes: Any) -> Campaign:
 
 def page(user_id: str, limit: int, token: str | None) -> Page[Campaign]:
     """The user's campaigns, newest first."""
-    shape = KeyShape(types={"id": "S", "userId": "S", "createdAt": "S"}, fixed={"userId": user_id})
-    return read_page(
-        lambda **kw: Campaign.by_user.query(user_id, scan_index_forward=False, **kw),
-        user_id,
-        shape,
-        limit,
-        token,
+    query = Campaign.by_user.query
+    return user_page(
+        lambda **kw: query(user_id, scan_index_forward=False, **kw), user_id, BY_USER_KEY, limit, token
     )
 
 

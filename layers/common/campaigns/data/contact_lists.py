@@ -11,11 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist
-
-from campaigns.data.ids import new_id, plausible_id
 from campaigns.data.models import Contact, ContactList
-from campaigns.data.pagination import KeyShape, Page, read_page
+from campaigns.data.owned_items import get_owned, new_id, owned_page
+from campaigns.data.pagination import Page
 
 
 @dataclass(frozen=True)
@@ -27,20 +25,12 @@ class ContactRow:
 
 
 def get(user_id: str, list_id: str) -> ContactList | None:
-    if not plausible_id(list_id):
-        return None
-    try:
-        return ContactList.get(user_id, list_id, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_owned(ContactList, user_id, list_id, consistent_read=True)
 
 
 def page(user_id: str, limit: int, token: str | None) -> Page[ContactList]:
     """The user's lists, newest first."""
-    shape = KeyShape(types={"userId": "S", "id": "S"}, fixed={"userId": user_id})
-    return read_page(
-        lambda **kw: ContactList.query(user_id, scan_index_forward=False, **kw), user_id, shape, limit, token
-    )
+    return owned_page(ContactList, user_id, limit, token)
 
 
 def create(

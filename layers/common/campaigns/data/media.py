@@ -4,45 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist
-
-from campaigns.data.ids import new_id, plausible_id
 from campaigns.data.models import MediaLibraryItem
-from campaigns.data.pagination import KeyShape, Page, read_page
+from campaigns.data.owned_items import create_owned, get_owned, owned_page
+from campaigns.data.pagination import Page
 
 
 def get(user_id: str, media_id: str) -> MediaLibraryItem | None:
-    if not plausible_id(media_id):
-        return None
-    try:
-        return MediaLibraryItem.get(user_id, media_id)
-    except DoesNotExist:
-        return None
+    return get_owned(MediaLibraryItem, user_id, media_id)
 
 
 def create(user_id: str, name: str, storage_path: str, mime_type: str, now: datetime) -> MediaLibraryItem:
-    item = MediaLibraryItem(
-        user_id=user_id,
-        id=new_id("media"),
-        name=name,
-        storage_path=storage_path,
-        mime_type=mime_type,
-        created_at=now,
-    )
-    item.save(condition=MediaLibraryItem.id.does_not_exist())
-    return item
+    attributes = {"name": name, "storage_path": storage_path, "mime_type": mime_type}
+    return create_owned(MediaLibraryItem, "media", user_id, now, **attributes)
 
 
 def page(user_id: str, limit: int, token: str | None) -> Page[MediaLibraryItem]:
     """The user's media items, newest first."""
-    shape = KeyShape(types={"userId": "S", "id": "S"}, fixed={"userId": user_id})
-    return read_page(
-        lambda **kw: MediaLibraryItem.query(user_id, scan_index_forward=False, **kw),
-        user_id,
-        shape,
-        limit,
-        token,
-    )
+    return owned_page(MediaLibraryItem, user_id, limit, token)
 
 
 __all__ = ["create", "get", "page"]

@@ -105,6 +105,17 @@ def read_page(
     return Page(items=items, next_token=encode_token(owner, next_key))
 
 
+def user_page(
+    query: Callable[..., Iterator[T]],
+    user_id: str,
+    key_types: Mapping[str, str],
+    limit: int,
+    token: str | None,
+) -> Page[T]:
+    """One page of a listing partitioned by user: the token's `userId` must be the caller."""
+    return read_page(query, user_id, KeyShape(types=key_types, fixed={"userId": user_id}), limit, token)
+
+
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
@@ -114,4 +125,5 @@ __all__ = [
     "decode_token",
     "encode_token",
     "read_page",
+    "user_page",
 ]

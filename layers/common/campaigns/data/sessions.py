@@ -8,7 +8,10 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from campaigns.data.models import WhatsAppSession
-from campaigns.data.pagination import KeyShape, Page, read_page
+from campaigns.data.pagination import Page, user_page
+
+# The key of a page of the byUser index: the table's and the index's attributes.
+BY_USER_KEY = {"name": "S", "userId": "S", "createdAt": "S"}
 
 
 def hold(name: str, user_id: str, now: datetime) -> tuple[WhatsAppSession | None, bool]:
@@ -44,13 +47,9 @@ def first(user_id: str) -> str | None:
 
 def page(user_id: str, limit: int, token: str | None) -> Page[WhatsAppSession]:
     """The user's sessions, the first registered first."""
-    shape = KeyShape(types={"name": "S", "userId": "S", "createdAt": "S"}, fixed={"userId": user_id})
-    return read_page(
-        lambda **kw: WhatsAppSession.by_user.query(user_id, scan_index_forward=True, **kw),
-        user_id,
-        shape,
-        limit,
-        token,
+    query = WhatsAppSession.by_user.query
+    return user_page(
+        lambda **kw: query(user_id, scan_index_forward=True, **kw), user_id, BY_USER_KEY, limit, token
     )
 
 
