@@ -126,7 +126,8 @@ def scopes(claims: Mapping[str, Any]) -> list[str] | None:
 # endpoint run it, for the dashboard on the local stack: /local-auth/authorize asks
 # for a user id (no password), /local-auth/token exchanges the code for the HS256
 # tokens the local authorizer accepts. Codes are single-use and short-lived; the
-# verifier must match the challenge (S256 only); refresh tokens rotate.
+# verifier must match the challenge (S256 only); a refresh token serves until it
+# expires, as Cognito's does (no rotation).
 
 LOCAL_CLIENT_ID = "local-dashboard"
 ACCESS_TTL_ENV = "LOCAL_ACCESS_TOKEN_TTL_SECONDS"
@@ -306,16 +307,16 @@ class LocalAuthority:
         if form.get("client_id") != LOCAL_CLIENT_ID:
             raise OAuthError("invalid_client", "unknown client_id", status=401)
         if grant == "authorization_code":
-            user = self._redeem_code(form)
+            user, refresh = self._redeem_code(form), None
         elif grant == "refresh_token":
-            user = self._redeem_refresh(form)
+            user, refresh = self._redeem_refresh(form), form["refresh_token"]
         else:
             raise OAuthError(
                 "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
             )
         with self._lock:
             self.grants.append(grant)
-        return self._tokens(user, form["client_id"])
+        return self._tokens(user, form["client_id"], refresh)
 
     def _redeem_code(self, form: Mapping[str, str]) -> str:
         with self._lock:
@@ -338,25 +339,22 @@ class LocalAuthority:
 
     def _redeem_refresh(self, form: Mapping[str, str]) -> str:
         with self._lock:
-            refresh = self._refresh.pop(form.get("refresh_token", ""), None)
+            refresh = self._refresh.get(form.get("refresh_token", ""))
         if (
             refresh is None
             or refresh.expires_at <= self.clock()
             or refresh.client_id != form.get("client_id")
         ):
-            raise OAuthError("invalid_grant", "the refresh token is unknown, expired or was already used")
+            raise OAuthError("invalid_grant", "the refresh token is unknown or expired")
         return refresh.user
 
-    def revoke_user(self, user: str) -> None:
-        with self._lock:
-            for token in [t for t, r in self._refresh.items() if r.user == user]:
-                del self._refresh[token]
-
-    def _tokens(self, user: str, client_id: str) -> dict[str, Any]:
+    def _tokens(self, user: str, client_id: str, refresh: str | None) -> dict[str, Any]:
+        """New access and ID tokens; a new refresh token for a code, the same one on refresh."""
         now = self.clock()
-        refresh = secrets.token_urlsafe(32)
-        with self._lock:
-            self._refresh[refresh] = _Refresh(user, client_id, now + self.refresh_ttl)
+        if refresh is None:
+            refresh = secrets.token_urlsafe(32)
+            with self._lock:
+                self._refresh[refresh] = _Refresh(user, client_id, now + self.refresh_ttl)
         common = {"client_id": client_id, "auth_time": int(now)}
         access = make_token(
             user,
