@@ -4,6 +4,8 @@ default country for numbers written in national format."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaigns.domain.phones import PhoneNumberRefused, normalise_country, to_e164
 
@@ -82,6 +84,7 @@ def test_letters_are_read_as_a_keypad_would():
         ("", None, "not a phone number"),
         ("12345", "GB", "short"),
         ("+1 415 555 0100 ext. 5", None, "extension"),
+        ("+61 0000001", None, "not a phone number"),
     ],
 )
 def test_a_number_that_does_not_fit_its_country_is_refused_with_a_reason(raw, country, words):
@@ -104,3 +107,22 @@ def test_a_country_is_an_iso_alpha_2_region_code(value, code):
 def test_anything_else_is_not_a_country(value):
     with pytest.raises(ValueError, match="ISO 3166"):
         normalise_country(value)
+
+
+# ------------------------------------------------------------------ any text
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    raw=st.text(max_size=64)
+    | st.from_regex(r"[+\uff0b0\uff10\u0660]{0,3}[\d\s().\-/]{0,30}", fullmatch=True),
+    country=st.sampled_from([None, "GB", "US", "DE", "IN", "BR"]),
+)
+def test_any_text_is_e164_or_refused_with_a_reason(raw, country):
+    try:
+        number = to_e164(raw, country)
+    except PhoneNumberRefused as refused:
+        assert str(refused)
+    else:
+        assert number[0] == "+" and number[1:].isascii() and number[1:].isdigit()
+        assert to_e164(number) == number

@@ -60,7 +60,13 @@ def to_e164(raw: str, default_country: str | None = None) -> str:
     fit = phonenumbers.is_possible_number_with_reason(number)
     if fit != ValidationResult.IS_POSSIBLE:
         raise PhoneNumberRefused(_LENGTH_REASONS[fit].format(country=_country_of(number.country_code)))
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    # Zeros after the country code can read back as another number (+61 0000001):
+    # a number is kept only in a form that is stable, or two spellings of one
+    # chat could be stored as two numbers.
+    if _reread(e164) != e164:
+        raise PhoneNumberRefused("not a phone number")
+    return e164
 
 
 def normalise_country(value: str) -> str:
@@ -85,6 +91,13 @@ def _after_international_prefix(raw: str) -> str | None:
         elif char.isalnum():
             return raw[position:] if plus or zeros >= 2 else None
     return "" if plus or zeros >= 2 else None
+
+
+def _reread(e164: str) -> str | None:
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.E164)
+    except NumberParseException:
+        return None
 
 
 def _parse_failure(exc: NumberParseException) -> str:
