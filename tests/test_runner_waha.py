@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 import re
 import socket
 import threading
@@ -27,6 +28,7 @@ from campaigns.data.models import Campaign
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker
 from campaigns.observability import logger
+from campaigns.runner.budget import startup_budget_problem
 from campaigns.runner.endings import IN_PLACE_RETRIES
 from campaigns.runner.service import NOT_ON_WHATSAPP, RunResult, typing_ms
 from campaigns.schedule.tick import ScheduleTick
@@ -1193,3 +1195,87 @@ def test_a_rate_limited_number_check_pauses_and_never_sends_unchecked(build, fak
     fake_waha.reset()
     assert resume(campaign, waha_sender(fake_waha), clock=FakeClock()) is RunResult.COMPLETED
     assert_each_sent_once_in_order(fake_waha, phones(3))
+
+
+# ---------------------------------------------------------------------- pacing after a retried send
+
+
+class AlwaysLate(random.Random):
+    """Backoff jitter at its longest: every retry waits the whole ceiling."""
+
+    def random(self) -> float:
+        return 0.999
+
+
+def test_a_send_retried_after_a_503_does_not_shorten_the_next_gap(build, fake_waha):
+    gap_ms = 1_500
+    campaign = build.campaign(3, min_delay_ms=gap_ms, max_delay_ms=gap_ms, check_numbers=False)
+    client = WahaClient(
+        fake_waha.base_url,
+        fake_waha.api_key,
+        connect_timeout_s=1.0,
+        read_timeout_s=READ_TIMEOUT_S,
+        retry=RetryPolicy(max_attempts=3, base_delay_s=0.8, max_delay_s=0.8),
+        rng=AlwaysLate(),
+    )
+    # The first send: one 503 (nothing delivered), then its retry 0.8 s later goes through.
+    fake_waha.fail_next(1, 503, endpoints={"sendText"})
+    sender = ObservedSender(client)
+
+    assert Harness(sender=sender).run(campaign.id) is RunResult.COMPLETED
+
+    gaps = send_gaps_ms(fake_waha)
+    # WhatsApp sees the configured gap both before and after the retried message (3 %).
+    assert len(gaps) == 2 and all(gap >= gap_ms * 0.97 for gap in gaps), gaps
+    assert_each_sent_once_in_order(fake_waha, phones(3))
+
+
+# ---------------------------------------------------------------------- time budget
+
+
+class TimeLeft:
+    """A Lambda context's remaining time that drops 20 s each time the runner asks."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.left_ms = start_ms
+
+    def __call__(self) -> int:
+        self.left_ms -= 20_000
+        return self.left_ms
+
+
+def default_waha_sender(fake: FakeWaha) -> ObservedSender:
+    """WAHA's default timeouts and retries: one text send may take about 4 minutes."""
+    return ObservedSender(WahaClient(fake.base_url, fake.api_key))
+
+
+def test_a_five_minute_runner_with_default_waha_timeouts_chains_and_completes(build, fake_waha):
+    campaign = build.campaign(4, check_numbers=False)
+    cfg = runner_settings(runner_timeout_ms=300_000, handoff_margin_ms=20_000)
+    harness = Harness(sender=default_waha_sender(fake_waha), cfg=cfg)
+
+    results = [r for _, r in harness.run_to_end(campaign.id, budget_factory=lambda: TimeLeft(300_000))]
+
+    assert results[-1] is RunResult.COMPLETED
+    assert results.count(RunResult.HANDED_OFF) >= 1  # it did chain
+    assert_each_sent_once_in_order(fake_waha, phones(4))
+
+
+def test_a_campaign_whose_one_send_cannot_fit_the_time_limit_pauses_at_once(build, fake_waha):
+    campaign = build.campaign(3, check_numbers=True, typing=True)
+    cfg = runner_settings(runner_timeout_ms=300_000, handoff_margin_ms=20_000)
+
+    result = Harness(sender=default_waha_sender(fake_waha), cfg=cfg).run(campaign.id)
+
+    assert result is RunResult.PAUSED
+    after = reload(campaign)
+    assert "does not fit the runner's time limit (300 s" in after.pause_reason
+    assert deliveries(campaign) == [] and fake_waha.count_requests() == 0
+
+
+def test_a_configuration_where_no_send_fits_is_reported_at_cold_start(fake_waha):
+    sender = default_waha_sender(fake_waha)
+
+    assert startup_budget_problem(sender, runner_settings(runner_timeout_ms=900_000)) is None
+    problem = startup_budget_problem(sender, runner_settings(runner_timeout_ms=100_000))
+    assert problem is not None and "Lower WAHA_READ_TIMEOUT_S or WAHA_MAX_ATTEMPTS" in problem
