@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from campaigns.api.campaigns import campaign_json, delivery_json
+from campaigns.api.models import CampaignOut, DeliveryOut
 from campaigns.data.models import Campaign, Delivery
 from campaigns.sending.sender import ContactRejected
 from campaigns.sending.waha_client import chat_id_for
@@ -61,10 +61,10 @@ class Snapshot:
 
 def from_store(campaign_id: str) -> Snapshot:
     campaign = Campaign.get(campaign_id, consistent_read=True)
-    log = [delivery_json(item) for item in Delivery.query(campaign_id, consistent_read=True)]
+    log = [_as_api(DeliveryOut, item) for item in Delivery.query(campaign_id, consistent_read=True)]
     in_flight = None if campaign.in_flight_index is None else int(campaign.in_flight_index)
     return Snapshot(
-        campaign_json(campaign),
+        _as_api(CampaignOut, campaign),
         log,
         in_flight_index=in_flight,
         in_flight_known=True,
@@ -211,3 +211,8 @@ def check(
         raise InvariantViolation(
             f"campaign {campaign.get('id')} ({status}): " + "; ".join(problems) + f"\nlog: {log}"
         )
+
+
+def _as_api(model: Any, item: Any) -> dict[str, Any]:
+    """A stored item exactly as the API answers it."""
+    return model.from_item(item).model_dump(mode="json", by_alias=True)

@@ -10,7 +10,7 @@ like a missing one.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from campaigns.api.models import CampaignOut, CampaignPage, DeliveryOut, DeliveryPage
 from campaigns.config import settings
@@ -25,7 +25,7 @@ from campaigns.observability import logger
 
 if TYPE_CHECKING:
     from campaigns.api.models import CreateCampaignIn
-    from campaigns.data.models import Campaign, Delivery
+    from campaigns.data.models import Campaign
 
 T = TypeVar("T")
 
@@ -174,27 +174,11 @@ def _start_runner(campaign_id: str, invoker: RunnerInvoker | None) -> bool:
         return False
 
 
-# ------------------------------------------------------- as JSON, outside the API
-
-
-def campaign_json(item: Campaign) -> dict[str, Any]:
-    """A stored campaign exactly as the API answers it (for checks that read the
-    table directly, such as the reliability suite's invariants)."""
-    return CampaignOut.from_item(item).model_dump(mode="json", by_alias=True)
-
-
-def delivery_json(item: Delivery) -> dict[str, Any]:
-    """A stored delivery exactly as the API answers it."""
-    return DeliveryOut.from_item(item).model_dump(mode="json", by_alias=True)
-
-
 __all__ = [
     "REGISTER_A_SESSION",
-    "campaign_json",
     "campaign_store",
     "cancel_campaign",
     "create_campaign",
-    "delivery_json",
     "get_campaign",
     "list_campaigns",
     "list_deliveries",

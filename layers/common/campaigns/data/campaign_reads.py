@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist
 
-from campaigns.data.models import (
-    Campaign,
-    Contact,
-    ContactList,
-    MediaLibraryItem,
-    MessageTemplate,
-    WhatsAppSession,
-)
+from campaigns.data import contact_lists, media, sessions, templates
+from campaigns.data.models import Campaign, Contact, ContactList, MediaLibraryItem, MessageTemplate
 from campaigns.domain.errors import CampaignNotFound
 
 
@@ -28,29 +22,18 @@ class CampaignReads:
             raise CampaignNotFound(campaign_id)
         return campaign
 
+    # What a run needs, through the library's repositories.
     def get_template(self, user_id: str, template_id: str) -> MessageTemplate | None:
-        try:
-            return MessageTemplate.get(user_id, template_id)
-        except DoesNotExist:
-            return None
+        return templates.get(user_id, template_id)
 
     def get_media(self, user_id: str, media_id: str) -> MediaLibraryItem | None:
-        try:
-            return MediaLibraryItem.get(user_id, media_id)
-        except DoesNotExist:
-            return None
+        return media.get(user_id, media_id)
 
     def get_contact_list(self, user_id: str, list_id: str) -> ContactList | None:
-        try:
-            return ContactList.get(user_id, list_id, consistent_read=True)
-        except DoesNotExist:
-            return None
+        return contact_lists.get(user_id, list_id)
 
     def session_holder(self, session_name: str) -> str | None:
-        try:
-            return WhatsAppSession.get(session_name).user_id
-        except DoesNotExist:
-            return None
+        return sessions.holder(session_name)
 
     def contact_page(self, list_id: str, start_index: int, size: int) -> list[Contact]:
         """At most `size` contacts from `start_index` on, in index order, read

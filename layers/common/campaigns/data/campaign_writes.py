@@ -111,16 +111,22 @@ def record_delivery(
 
 
 def settle_in_flight(
-    campaign: Campaign, index: int, now: datetime, actions: list, condition: Condition
+    campaign: Campaign,
+    index: int,
+    now: datetime,
+    actions: list,
+    condition: Condition,
+    error: str = UNKNOWN_AFTER_CRASH,
 ) -> None:
-    """Record the in-flight contact `index` as Unknown (never resent) together with
-    `actions`, atomically. Raises RunLost when it was settled already."""
+    """Record contact `index` (in flight, or sent but never confirmed) as Unknown, never
+    resent, together with `actions`, atomically. Raises RunLost when it was settled
+    already."""
     contact = contact_at(campaign.contact_list_id, index)
     record_delivery(
         campaign.id,
         index,
         contact.phone_number if contact else "",
-        Outcome(DeliveryStatus.UNKNOWN, error=UNKNOWN_AFTER_CRASH),
+        Outcome(DeliveryStatus.UNKNOWN, error=error),
         now,
         [
             *actions,

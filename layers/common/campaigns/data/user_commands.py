@@ -8,17 +8,15 @@ from datetime import datetime
 from pynamodb.exceptions import UpdateError
 
 from campaigns.data.campaign_reads import CampaignReads
-from campaigns.data.campaign_writes import conditional_failure, contact_at, record_delivery, update
+from campaigns.data.campaign_writes import conditional_failure, settle_in_flight, update
 from campaigns.data.models import Campaign
 from campaigns.domain.errors import CampaignNotFound, StoreConflict, WrongStatus
-from campaigns.domain.outcomes import Outcome
 from campaigns.domain.statuses import (
     CANCELLABLE,
     PAUSABLE,
     RESUMABLE,
     RUNNABLE,
     CampaignStatus,
-    DeliveryStatus,
 )
 from campaigns.timeutil import utcnow
 
@@ -118,23 +116,9 @@ class UserCommands:
         if action != "cancel" or pending is None or current.in_flight_index is not None:
             return update(current.id, actions, condition, StoreConflict)
         index = int(pending)
-        contact = contact_at(current.contact_list_id, index)
-        record_delivery(
-            current.id,
-            index,
-            contact.phone_number if contact else "",
-            Outcome(DeliveryStatus.UNKNOWN, error=UNCONFIRMED_AT_CANCEL),
-            utcnow(),
-            [
-                *actions,
-                Campaign.last_processed_contact_index.set(index),
-                Campaign.unknown_count.add(1),
-                Campaign.pending_message_id.remove(),
-                Campaign.pending_message_index.remove(),
-            ],
-            condition & (Campaign.pending_message_index == index),
-        )
-        current.refresh(consistent_read=True)
+        forget = [Campaign.pending_message_id.remove(), Campaign.pending_message_index.remove()]
+        condition &= Campaign.pending_message_index == index
+        settle_in_flight(current, index, utcnow(), [*actions, *forget], condition, UNCONFIRMED_AT_CANCEL)
         return current
 
 
