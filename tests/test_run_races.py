@@ -12,7 +12,7 @@ from campaigns.invoker import RecordingInvoker
 from campaigns.runner.service import RunResult
 from campaigns.schedule.tick import ScheduleTick
 from campaigns.sending.sender import DryRunSender
-from campaigns.timeutil import utcnow
+from campaigns.timeutil import parse_iso, utcnow
 from tests.builders import deliveries, reload
 from tests.runner_harness import Budget, FakeClock, Harness, RecordingSender, dynamodb_fault, runner_settings
 
@@ -221,3 +221,16 @@ def test_a_duplicated_hop_event_does_not_cut_a_batch_pause_short(build):
     assert len(harness.sender.sent) == 2
     after = reload(campaign)
     assert after.waiting_until is not None and after.wait_reason == "Batch pause"
+
+
+def test_a_parked_run_shows_until_when_and_why_it_waits(build, alice):
+    campaign = build.campaign(4, batch_size=2, batch_pause_ms=600_000)
+    assert Harness().run(campaign.id) is RunResult.PARKED
+
+    answer = alice.get(f"/campaigns/{campaign.id}")
+
+    assert answer.status == 200
+    body = answer.json
+    assert body["status"] == "Running" and body["waitReason"] == "Batch pause"
+    waiting = parse_iso(body["waitingUntil"])
+    assert timedelta(minutes=9) < waiting - utcnow() <= timedelta(minutes=10)

@@ -311,6 +311,10 @@ class CampaignOut(ItemOut):
     unknown_count: int
     pause_reason: str | None
     failure_reason: str | None
+    waiting_until: Timestamp | None = Field(
+        None, description="While a Running campaign waits (pacing, batch pause, WAHA outage): until when."
+    )
+    wait_reason: str | None = Field(None, description="Why a Running campaign is waiting.")
     min_delay_ms: int
     max_delay_ms: int
     typing: bool
