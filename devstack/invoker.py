@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from campaigns.invoker import MAX_DELAY_S
 from devstack.context import SimulatedContext
 
 log = logging.getLogger("devstack.invoker")
@@ -85,6 +86,7 @@ class LocalInvoker:
         self.errors = 0
         self.retries = 0
         self.discarded = 0
+        self.continuations = 0
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -147,6 +149,30 @@ class LocalInvoker:
                 return
             heapq.heappush(self._queue, _Job(time.monotonic(), next(self._seq), payload))
             self._cond.notify()
+
+    def continue_later(self, event: dict[str, Any], delay_s: int) -> None:
+        """The runner's continuation queue: like SQS with DelaySeconds, the event is
+        delivered as a one-record SQS batch once `delay_s` whole seconds have passed."""
+        delay_s = max(0, min(MAX_DELAY_S, int(delay_s)))
+        record = {
+            "messageId": str(uuid.uuid4()),
+            "eventSource": "aws:sqs",
+            "body": json.dumps(event),
+            "attributes": {"ApproximateReceiveCount": "1"},
+        }
+        with self._cond:
+            if not self._accepting:
+                log.warning(
+                    "Continuation not queued, the local stack is stopping: %s "
+                    "(the schedule continues the campaign once its lease expires)",
+                    json.dumps(event),
+                )
+                return
+            ready_at = time.monotonic() + delay_s
+            heapq.heappush(self._queue, _Job(ready_at, next(self._seq), {"Records": [record]}))
+            self.continuations += 1
+            self._cond.notify()
+        log.info("Continuation queued for %d s: %s", delay_s, json.dumps(event))
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """True once no event is queued, waiting for a retry, or running."""

@@ -21,7 +21,10 @@ from campaigns.sending.sender import DryRunSender, OutgoingMessage, SendResult, 
 
 
 def runner_settings(**overrides: Any) -> Settings:
-    return settings().model_copy(update={"handoff_margin_ms": 0, **overrides})
+    # Waits are slept in the invocation unless a test asks for delayed continuations
+    # (continuation_threshold_ms), so pacing tests can run on a fake clock.
+    defaults = {"handoff_margin_ms": 0, "continuation_threshold_ms": 10**9}
+    return settings().model_copy(update={**defaults, **overrides})
 
 
 class Budget:

@@ -171,14 +171,18 @@ def test_a_live_runner_is_left_alone(build):
     assert reload(campaign).run_token == harness.invoker.events[0]["runToken"]
 
 
-def test_a_parked_run_after_a_batch_pause_is_continued_by_the_schedule(build):
+def test_a_parked_run_whose_continuation_is_lost_is_continued_by_the_schedule(build):
     campaign = build.campaign(5, batch_size=2, batch_pause_ms=60_000)
     harness = Harness()
     assert harness.run(campaign.id) is RunResult.PARKED
     assert len(harness.sender.sent) == 2
+    harness.invoker.pop_later()  # the delayed continuation is lost
     invoker = RecordingInvoker()
     assert tick(invoker).taken_over == []  # the pause is not over
-    assert tick(invoker, now=utcnow() + timedelta(seconds=61)).taken_over == [campaign.id]
+    # Not even once the pause is over: the continuation is due then, not the schedule.
+    assert tick(invoker, now=utcnow() + timedelta(seconds=61)).taken_over == []
+    lease = runner_settings().lease_seconds
+    assert tick(invoker, now=utcnow() + timedelta(seconds=61 + lease)).taken_over == [campaign.id]
     (event,) = invoker.pop_all()
     assert harness.run(event["campaignId"], event["runToken"]) is RunResult.PARKED
     assert len(harness.sender.sent) == 4

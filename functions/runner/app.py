@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from campaigns.config import settings
 from campaigns.data.store import CampaignStore
-from campaigns.invoker import default_invoker
+from campaigns.invoker import continuation_records, default_invoker
 from campaigns.observability import logger, metrics, tracer
 from campaigns.runner.budget import startup_budget_problem
 from campaigns.runner.service import CampaignRunner, RunEvent
@@ -37,6 +37,17 @@ def _runner() -> CampaignRunner:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A direct event (the API, the schedule, a hand-off), or an SQS batch of delayed
+    continuations. Never raises: a failed continuation is the schedule's to recover,
+    and retrying it could only repeat what the run's own guards refuse."""
+    records = continuation_records(event)
+    if records is None:
+        return _run_one(event, context)
+    results = [_run_one(record, context) for record in records]
+    return {"batchItemFailures": [], "results": results}
+
+
+def _run_one(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         run_event = RunEvent.parse(event)
     except ValueError as exc:

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     default_max_delay_ms: int = Field(60_000, ge=0)
     # Lambda's own limit: a run never plans for more than this per invocation.
     runner_timeout_ms: int = Field(900_000, ge=1)
+    # A wait longer than this ends the invocation; a delayed continuation resumes the
+    # run when it is over (Lambda bills waiting, the queue does not).
+    continuation_threshold_ms: int = Field(2_000, ge=0)
+    # The runner's continuation queue (SQS); the template sets it.
+    continuations_queue_url: str | None = None
 
     # Schedule
     dispatch_retry_seconds: int = Field(120, ge=1)

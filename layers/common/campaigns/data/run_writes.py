@@ -19,6 +19,7 @@ The protocol (README, "How a run stays exactly-once"):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from campaigns.data.campaign_writes import (
@@ -52,6 +53,15 @@ def _after(index: int):
 
 
 _NOT_WAITING = [Campaign.waiting_until.remove(), Campaign.wait_reason.remove()]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A parked run: until when, why, and the hop of the continuation that ends it."""
+
+    until: datetime
+    reason: str
+    next_hop: int
 
 
 class RunWrites:
@@ -203,21 +213,24 @@ class RunWrites:
         self,
         campaign_id: str,
         token: str,
-        until: datetime,
-        reason: str,
+        wait: Wait,
         now: datetime,
         *,
         end_batch: bool = False,
         outage: bool = False,
     ) -> bool:
-        """Stop this invocation; the schedule continues the run at `until`. The run
-        stays Running with `waitingUntil` and `waitReason`. A wait is progress of its
-        own kind: it does not count toward the runaway guard."""
+        """End this invocation until `wait.until`: the run stays Running with
+        `waitingUntil` and `waitReason`, and names the hop its delayed continuation
+        carries (accepted once, not before `waitingUntil`). The lease outlasts the wait,
+        so the schedule continues the run only if that continuation is lost. A wait is
+        progress of its own kind: it does not count toward the runaway guard."""
+        lease = wait.until + timedelta(seconds=self.lease_seconds)
         actions = [
-            Campaign.lease_expires_at.set(until),
-            Campaign.due_at.set(until),
-            Campaign.waiting_until.set(until),
-            Campaign.wait_reason.set(reason[:500]),
+            Campaign.lease_expires_at.set(lease),
+            Campaign.due_at.set(lease),
+            Campaign.waiting_until.set(wait.until),
+            Campaign.wait_reason.set(wait.reason[:500]),
+            Campaign.pending_hop.set(wait.next_hop),
             Campaign.no_progress_count.set(0),
             Campaign.updated_at.set(now),
         ]

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from campaigns.config import Settings
+from campaigns.data.run_writes import Wait
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost
-from campaigns.invoker import RunnerInvoker, runner_event
+from campaigns.invoker import MAX_DELAY_S, RunnerInvoker, runner_event
 from campaigns.observability import logger
 from campaigns.runner.events import RunResult
 from campaigns.runner.run import Run
@@ -77,7 +78,7 @@ class RunEndings:
         )
         if run.ride_outs_here < IN_PLACE_RETRIES:
             backoff_s = min(IN_PLACE_BACKOFF_S[run.ride_outs_here], max(1.0, window - down_s))
-            if run.remaining_ms() > backoff_s * 1000 + run.worst_send_ms + self.cfg.handoff_margin_ms:
+            if run.can_afford(backoff_s * 1000, self.cfg.handoff_margin_ms):
                 run.ride_outs_here += 1
                 self.sleep(backoff_s)
                 return None
@@ -105,18 +106,35 @@ class RunEndings:
         return RunResult.STOPPED
 
     def park(
-        self, run: Run, wait_ms: int, reason: str, *, end_batch: bool = False, outage: bool = False
+        self,
+        run: Run,
+        wait_ms: int,
+        reason: str,
+        *,
+        end_batch: bool = False,
+        outage: bool = False,
+        delay_s: int | None = None,
     ) -> RunResult:
+        """Wait outside Lambda: record the place and the wait, and have a continuation
+        delivered when it is over (`delay_s` whole seconds; by default the wait rounded
+        down, the runner sleeping the remainder when it arrives). If that continuation
+        cannot be sent, or is lost, the schedule continues the run once its lease ends."""
         now = self.clock()
         until = now + timedelta(milliseconds=max(wait_ms, 0))
-        if self.store.run.park(
-            run.campaign.id, run.token, until, reason, now, end_batch=end_batch, outage=outage
-        ):
-            logger.info(
-                "Run parked until the schedule picks it up", extra={"until": until.isoformat(), "why": reason}
+        wait = Wait(until, reason, run.event.hop + 1)
+        if not self.store.run.park(run.campaign.id, run.token, wait, now, end_batch=end_batch, outage=outage):
+            return RunResult.STOPPED
+        delay = min(MAX_DELAY_S, int(wait_ms // 1000) if delay_s is None else delay_s)
+        try:
+            self.invoker.continue_later(runner_event(run.campaign.id, run.token, wait.next_hop), delay)
+        except Exception:
+            logger.exception(
+                "Could not queue the continuation; the schedule continues the run when its lease ends"
             )
-            return RunResult.PARKED
-        return RunResult.STOPPED
+        logger.info(
+            "Run waits outside Lambda", extra={"until": until.isoformat(), "why": reason, "delay_s": delay}
+        )
+        return RunResult.PARKED
 
     def hand_off(self, run: Run) -> RunResult:
         next_hop = run.event.hop + 1

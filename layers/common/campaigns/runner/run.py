@@ -32,3 +32,7 @@ class Run:
     def lease_extra_ms(self) -> int:
         """The lease must outlive the longest wait plus one send with its retries."""
         return int(self.campaign.max_delay_ms or 0) + self.worst_send_ms
+
+    def can_afford(self, wait_ms: float, margin_ms: int) -> bool:
+        """This invocation has time for `wait_ms`, then one send at its worst, then a margin."""
+        return self.remaining_ms() > wait_ms + self.worst_send_ms + margin_ms

@@ -57,6 +57,7 @@ GENERIC_FAILURE = (
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
 # arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
+WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 
 __all__ = ["GENERIC_FAILURE", "NOT_ON_WHATSAPP", "CampaignRunner", "RunEvent", "RunResult", "typing_ms"]
 
@@ -83,7 +84,7 @@ class CampaignRunner:
         self.clock = clock
         self.rng = rng or random.Random()
         self.step = SendStep(sender, sleep, monotonic)
-        self.start = RunStart(store, self.cfg, clock)
+        self.start = RunStart(store, self.cfg, clock, invoker, sleep)
         self.end = RunEndings(store, invoker, self.cfg, clock, sleep)
 
     # ----------------------------------------------------------------- entry
@@ -159,6 +160,7 @@ class CampaignRunner:
             self.clock(),
             self.rng,
             self.monotonic,
+            campaign.waiting_until if run.event.run_token else None,
         )
         start, total = next_index(campaign), int(campaign.total_contacts or 0)
         run.cursor = ContactCursor(
@@ -194,7 +196,10 @@ class CampaignRunner:
         index = int(contact.index)
         while True:
             if not claimed:
-                first_of_chunk = (index - start) % self.cfg.chunk_size == 0
+                # Before each chunk of the list, and before a new run's first contact.
+                first_of_chunk = index % self.cfg.chunk_size == 0 or (
+                    index == start and not run.event.run_token
+                )
                 stop = self._check_session(run) if first_of_chunk else None
                 stop = stop or self._before_claim(run, contact) or self._claim(run, index)
                 if stop:
@@ -231,17 +236,22 @@ class CampaignRunner:
             return self.end.pause(run, f"{reason}: {state.detail}" if state.detail else reason)
 
     def _before_claim(self, run: Run, contact: Contact) -> RunResult | None:
-        """Park, hand off, or wait here until the contact may be sent (then None)."""
+        """Wait outside Lambda (a batch pause, a gap longer than the threshold), hand
+        off (this invocation's time is short), or wait here until the contact may be
+        sent (then None)."""
         assert run.pacer is not None and run.message is not None
         if _batch_full(run.campaign):
             pause_ms = int(run.campaign.batch_pause_ms or 0)
             return self.end.park(run, pause_ms, "Batch pause", end_batch=True)
         wait_ms = run.pacer.wait_ms()
-        if not self._affordable(run, wait_ms):
+        if wait_ms > self.cfg.continuation_threshold_ms:
+            whole_s = run.pacer.whole_seconds_wait()
+            return self.end.park(run, whole_s * 1000, WAITING_BETWEEN_MESSAGES, delay_s=whole_s)
+        if not run.can_afford(wait_ms, self.cfg.handoff_margin_ms):
             fresh_ms = self.cfg.runner_timeout_ms - run.worst_send_ms - self.cfg.handoff_margin_ms
             if wait_ms > 0 and (run.sent_here == 0 or wait_ms >= fresh_ms):
-                # Even a fresh invocation could not afford this wait: the schedule wakes the run.
-                return self.end.park(run, wait_ms, "Waiting between messages")
+                # Even a fresh invocation could not afford this wait.
+                return self.end.park(run, wait_ms, WAITING_BETWEEN_MESSAGES)
             return self.end.hand_off(run)
         self._wait(run, contact)
         return None
@@ -274,7 +284,7 @@ class CampaignRunner:
         if _batch_full(run.campaign, outcome):
             return False
         wait_ms = run.pacer.wait_ms()
-        return wait_ms <= MERGED_CLAIM_MAX_WAIT_MS and self._affordable(run, wait_ms)
+        return wait_ms <= MERGED_CLAIM_MAX_WAIT_MS and run.can_afford(wait_ms, self.cfg.handoff_margin_ms)
 
     def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: bool) -> bool:
         """Record the contact; claim the next one in the same write when asked. Returns
@@ -301,9 +311,6 @@ class CampaignRunner:
             writes.record(run.campaign.id, run.token, index, phone, outcome, now)
         _count(run, outcome)
         return claimed
-
-    def _affordable(self, run: Run, wait_ms: int) -> bool:
-        return run.remaining_ms() > wait_ms + run.worst_send_ms + self.cfg.handoff_margin_ms
 
 
 # ------------------------------------------------------------------ helpers

@@ -13,6 +13,7 @@ from campaigns.data.models import Campaign
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost, StoreConflict
 from campaigns.domain.statuses import TAKEABLE, CampaignStatus
+from campaigns.invoker import MAX_DELAY_S, RunnerInvoker, runner_event
 from campaigns.observability import logger
 from campaigns.runner.events import RunEvent
 
@@ -23,10 +24,19 @@ def next_index(campaign: Campaign) -> int:
 
 
 class RunStart:
-    def __init__(self, store: CampaignStore, cfg: Settings, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: CampaignStore,
+        cfg: Settings,
+        clock: Callable[[], datetime],
+        invoker: RunnerInvoker,
+        sleep: Callable[[float], None],
+    ) -> None:
         self.store = store
         self.cfg = cfg
         self.clock = clock
+        self.invoker = invoker
+        self.sleep = sleep
 
     def hold(self, campaign: Campaign, event: RunEvent) -> str | None:
         """Take the campaign, or accept this continuation. None: not this event's to run."""
@@ -66,9 +76,28 @@ class RunStart:
             logger.error("Runaway guard tripped", extra={"no_progress": campaign.no_progress_count})
             self.store.run.fail(campaign, token, reason, now)
             return None
+        if self._early(campaign, event, now):
+            return None
         try:
-            self.store.run.continue_run(campaign.id, token, event.hop, now, extra)
+            self.store.run.continue_run(campaign.id, token, event.hop, self.clock(), extra)
         except RunLost:
             logger.info("Not this event's to continue (duplicated, stale, or its wait has not ended)")
             return None
         return token
+
+    def _early(self, campaign: Campaign, event: RunEvent, now: datetime) -> bool:
+        """A continuation that arrived before its wait ended (a queue's whole-second
+        delay, a wait longer than the queue allows, a retry): sleep a short remainder
+        here, or send it on again for the rest. True when it was sent on."""
+        until = campaign.waiting_until
+        named = campaign.pending_hop is not None and int(campaign.pending_hop) == event.hop
+        if until is None or until <= now or not named:
+            return False
+        remaining_s = (until - now).total_seconds()
+        if remaining_s * 1000 <= self.cfg.continuation_threshold_ms:
+            self.sleep(remaining_s)
+            return False
+        delay_s = min(MAX_DELAY_S, int(remaining_s))
+        logger.info("Continuation arrived early; sent on again", extra={"delay_s": delay_s})
+        self.invoker.continue_later(runner_event(campaign.id, event.run_token, event.hop), delay_s)
+        return True

@@ -36,6 +36,10 @@ class Pacer:
     # the next gap; the send's own retries and backoff are never part of it.
     leads: deque[float] = field(default_factory=lambda: deque(maxlen=5))
 
+    # A continuation's planned moment for the next send (monotonic), replacing the
+    # drawn gap until that send happens.
+    planned: float | None = None
+
     @classmethod
     def for_run(
         cls,
@@ -45,10 +49,15 @@ class Pacer:
         now: datetime,
         rng: random.Random,
         monotonic: Callable[[], float],
+        waiting_until: datetime | None = None,
     ) -> Pacer:
+        """Pacing for one invocation: from the run's last send, or, for a continuation,
+        until the moment its wait was planned to end."""
         pacer = cls(min_delay_ms, max_delay_ms, rng, monotonic)
         if last_sent_at is not None:
             pacer.last_send = monotonic() - max(0.0, (now - last_sent_at).total_seconds())
+        if waiting_until is not None:
+            pacer.planned = monotonic() + (waiting_until - now).total_seconds()
         return pacer
 
     @property
@@ -65,13 +74,33 @@ class Pacer:
 
     def wait_ms(self) -> int:
         """Milliseconds from now until the next send may start (0: at once)."""
+        if self.planned is not None:
+            return max(0, math.ceil((self.planned - self.monotonic()) * 1000))
         if self.last_send is None:
             return 0
         due = self.last_send + self.delay_ms / 1000 - self.lead_s
         return max(0, math.ceil((due - self.monotonic()) * 1000))
 
+    def whole_seconds_wait(self) -> int:
+        """The wait, in whole seconds, for a continuation delayed outside Lambda (a queue
+        delays by whole seconds): the drawn gap moved to the nearest whole second that
+        keeps it within [min, max], so no remainder has to be slept. Never shorter than
+        the minimum gap."""
+        wait_s = self.wait_ms() / 1000
+        if self.last_send is None or self.planned is not None:
+            return math.ceil(wait_s)
+        elapsed_s = self.monotonic() - self.last_send
+        low_s, high_s = self.min_delay_ms / 1000, max(self.min_delay_ms, self.max_delay_ms) / 1000
+        whole = round(wait_s)
+        if elapsed_s + whole > high_s:
+            whole = math.floor(high_s - elapsed_s)
+        if elapsed_s + whole < low_s:
+            whole = math.ceil(low_s - elapsed_s)
+        return max(0, whole)
+
     def sent(self, request_started: float, lead_s: float = 0.0) -> None:
         """A message went out (or may have) through a request that started at `request_started`."""
         self.last_send = request_started
         self._delay_ms = None
+        self.planned = None
         self.leads.append(min(MAX_PACING_LEAD_S, max(0.0, lead_s)))
