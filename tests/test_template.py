@@ -230,6 +230,29 @@ def test_runner_may_invoke_itself_behind_guards(transformed: dict[str, Any]) -> 
     assert runner["Timeout"] == 900
 
 
+def test_runner_continuations_wait_in_an_encrypted_queue_with_a_dead_letter_queue(
+    transformed: dict[str, Any],
+) -> None:
+    resources = transformed["Resources"]
+    runner = resources["RunnerFunction"]["Properties"]
+    queue = resources["ContinuationQueue"]["Properties"]
+    dead = resources["ContinuationDeadLetterQueue"]["Properties"]
+
+    assert runner["Environment"]["Variables"]["CONTINUATIONS_QUEUE_URL"] == {"Ref": "ContinuationQueue"}
+    assert int(runner["Environment"]["Variables"]["RUNNER_TIMEOUT_MS"]) == runner["Timeout"] * 1000
+    assert queue["SqsManagedSseEnabled"] is True and dead["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] > runner["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ContinuationDeadLetterQueue", "Arn"]}
+    (mapping,) = [
+        m["Properties"]
+        for m in resources_of_type(transformed, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["ContinuationQueue", "Arn"]}
+    ]
+    assert mapping["FunctionName"] == {"Ref": "RunnerFunction"} and mapping["BatchSize"] == 1
+    alarm = resources["ContinuationDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["ContinuationDeadLetterQueue", "QueueName"]}
+
+
 def test_runner_async_failures_go_to_an_encrypted_queue_after_at_most_one_retry(
     transformed: dict[str, Any],
 ) -> None:
@@ -514,8 +537,8 @@ def dynamodb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.fixture
 def local_settings() -> config.Settings:
-    names = {f.name: f"template-test-{f.name}" for f in dataclasses.fields(config.TableNames)}
-    return dataclasses.replace(config.settings(), tables=config.TableNames(**names))
+    names = {f"{f.name}_table": f"template-test-{f.name}" for f in dataclasses.fields(config.TableNames)}
+    return config.settings().model_copy(update=names)
 
 
 def test_ensure_tables_creates_the_template_tables_and_keeps_existing_data(
