@@ -32,6 +32,7 @@ FIGURES = {
     "coldstart": "bench.fig_coldstart",
     "api": "bench.fig_api",
     "scaling": "bench.fig_scaling",
+    "continuation": "bench.fig_continuation",
     "memory": "bench.fig_memory",
 }
 NUMBERS = {
@@ -43,6 +44,7 @@ NUMBERS = {
     "coldstart": 6,
     "api": 7,
     "scaling": 8,
+    "continuation": 9,
 }
 
 
