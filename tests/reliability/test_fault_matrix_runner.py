@@ -5,6 +5,7 @@ server reached through the real WAHA sender).
 - the runner killed between claim and send, and between send and record;
 - the same asynchronous event delivered 2 and 3 times at once (first event and a
   hand-off event);
+- delayed continuations delivered twice, early, or lost (the schedule recovers them);
 - DynamoDB throttling: a burst the SDK's retries absorb (the run just succeeds),
   then a persistent one (the runner's own handling: the campaign ends Failed, or is
   left to the schedule, which takes it over once the throttling stops).
@@ -12,14 +13,16 @@ server reached through the real WAHA sender).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker, runner_event
-from campaigns.runner.service import RunEvent, RunResult
+from campaigns.runner.service import CampaignRunner, RunEvent, RunResult
 from tests.builders import Builder
 from tests.fakewaha import FakeWaha
 from tests.reliability import invariants
@@ -33,7 +36,7 @@ from tests.reliability.faults import (
     waha_sender,
 )
 from tests.reliability.figures import FIGURES
-from tests.runner_harness import Budget
+from tests.runner_harness import Budget, runner_settings
 
 SUITE = "fault matrix"
 N = 6
@@ -386,3 +389,73 @@ def test_a_throttled_transaction_that_the_sdk_does_not_retry_leaves_the_campaign
     else:
         assert (done["status"], done["sentCount"]) == ("Completed", N)
     assert invariants.chats_from_fake(fake_waha).count(invariants.chat_of(phones(N)[2])) == 1
+
+
+# --------------------------------------------------------------------------- continuations
+
+CONTINUATION_FAULTS = [
+    pytest.param("twice", id="delivered-twice"),
+    pytest.param("twice-after-the-next", id="delivered-again-after-the-next-hop"),
+    pytest.param("early", id="delivered-early-by-a-retry"),
+    pytest.param("lost", id="lost-the-schedule-recovers"),
+]
+
+
+@pytest.mark.parametrize("fault", CONTINUATION_FAULTS)
+def test_delayed_continuations_duplicated_early_or_lost_never_send_twice_or_skip_a_wait(
+    build: Builder, fake_waha: FakeWaha, fault: str
+) -> None:
+    FIGURES.case(SUITE)
+    campaign = build.campaign(N, min_delay_ms=5_000, max_delay_ms=5_000)
+    invoker, clock = RecordingInvoker(), Clock()
+    cfg = runner_settings(continuation_threshold_ms=2_000)
+
+    sent_at: list = []  # when each message went out, on the test's clock
+
+    def run(event: dict) -> RunResult:
+        continuing = CampaignRunner(
+            CampaignStore(cfg.lease_seconds), waha_sender(fake_waha), invoker, cfg, clock=clock
+        )
+        before = len(fake_waha.sent())
+        result = continuing.run(RunEvent.parse(event), unlimited, "runner")
+        sent_at.extend([clock()] * (len(fake_waha.sent()) - before))
+        return result
+
+    run(runner_event(campaign.id))
+    injected, previous = 0, None
+    for _ in range(100):
+        later, now_events = invoker.pop_later(), invoker.pop_all()
+        if not later and not now_events:
+            if CampaignStore().reads.get_campaign(campaign.id).status != "Running":
+                break
+            clock.past_lease()  # a continuation was lost: the schedule takes the run over
+            tick(invoker, clock())
+            continue
+        for event in now_events:
+            run(event)
+        for event, delay_s in later:
+            if fault == "lost" and injected < 2:
+                injected += 1
+                continue
+            if fault == "early" and injected < 2:
+                injected += 1
+                sent_before = len(fake_waha.sent())
+                run(event)  # before its wait is over: sent on again, nothing sent now
+                assert len(fake_waha.sent()) == sent_before
+                continue
+            clock.offset += timedelta(seconds=delay_s)
+            run(event)
+            if fault == "twice" and injected < 3:
+                injected += 1
+                assert run(event) is RunResult.SKIPPED
+            if fault == "twice-after-the-next" and previous is not None and injected < 3:
+                injected += 1
+                assert run(previous) is RunResult.SKIPPED
+            previous = event
+    FIGURES.fault(SUITE, injected)
+
+    assert injected >= 2
+    done = check(campaign.id, fake_waha, N)
+    assert (done["status"], done["sentCount"], done["unknownCount"]) == ("Completed", N, 0)
+    # No wait was skipped: on the test's clock, every message came a whole gap after the last.
+    assert all(b - a >= timedelta(seconds=5) for a, b in itertools.pairwise(sent_at)), sent_at
