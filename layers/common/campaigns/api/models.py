@@ -309,6 +309,7 @@ class CampaignOut(ItemOut):
     sent_count: int
     failed_count: int
     unknown_count: int
+    skipped_count: int = Field(0, description="Contacts never attempted by rule (opted out).")
     pause_reason: str | None
     failure_reason: str | None
     waiting_until: Timestamp | None = Field(

@@ -30,6 +30,7 @@ COUNTERS = {
     DeliveryStatus.SENT: Campaign.sent_count,
     DeliveryStatus.FAILED: Campaign.failed_count,
     DeliveryStatus.UNKNOWN: Campaign.unknown_count,
+    DeliveryStatus.SKIPPED: Campaign.skipped_count,
 }
 
 # Why DynamoDB cancelled a transaction: these mean "try again", not "the state

@@ -81,6 +81,7 @@ class Campaign(Model):
     sent_count = NumberAttribute(default=0, attr_name="sentCount")
     failed_count = NumberAttribute(default=0, attr_name="failedCount")
     unknown_count = NumberAttribute(default=0, attr_name="unknownCount")
+    skipped_count = NumberAttribute(default=0, attr_name="skippedCount")
     pause_reason = UnicodeAttribute(null=True, attr_name="pauseReason")
     failure_reason = UnicodeAttribute(null=True, attr_name="failureReason")
 

@@ -18,6 +18,7 @@ class DeliveryStatus(StrEnum):
     SENT = "Sent"
     FAILED = "Failed"
     UNKNOWN = "Unknown"
+    SKIPPED = "Skipped"  # never attempted by rule: the number opted out
 
 
 FINAL_STATUSES = frozenset({CampaignStatus.COMPLETED, CampaignStatus.FAILED, CampaignStatus.CANCELLED})

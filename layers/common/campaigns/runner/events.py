@@ -47,3 +47,4 @@ class RunStats:
     sent: int = 0
     failed: int = 0
     unknown: int = 0
+    skipped: int = 0

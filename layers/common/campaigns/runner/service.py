@@ -361,6 +361,8 @@ def _count(run: Run, outcome: Outcome) -> None:
         run.campaign.sent_in_batch = int(run.campaign.sent_in_batch or 0) + 1
     elif outcome.status is DeliveryStatus.FAILED:
         stats.failed += 1
+    elif outcome.status is DeliveryStatus.SKIPPED:
+        stats.skipped += 1
     else:
         stats.unknown += 1
 
@@ -370,6 +372,7 @@ def _log_stats(stats: RunStats) -> None:
         ("MessagesSent", stats.sent),
         ("MessagesFailed", stats.failed),
         ("MessagesUnknown", stats.unknown),
+        ("MessagesSkipped", stats.skipped),
     ):
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
