@@ -1016,10 +1016,12 @@ async function start() {
   wire();
   writeStorage(STORAGE.token, ""); // earlier versions kept a pasted token here
   appConfig = await loadConfig();
-  state.baseUrl = normaliseBaseUrl(readStorage(STORAGE.baseUrl)) || defaultBaseUrl();
+  const provider = hasProvider(appConfig);
+  // A typed API address only counts where the token field (and its address field) is offered.
+  const typedBaseUrl = provider && !appConfig.tokenPaste ? "" : readStorage(STORAGE.baseUrl);
+  state.baseUrl = normaliseBaseUrl(typedBaseUrl) || defaultBaseUrl();
   renderPreview();
   renderSessions();
-  const provider = hasProvider(appConfig);
   byId("oauth-signin").hidden = !provider;
   // Pasting a token is for developers (make token): only without a provider, or when config.json allows it.
   byId("signin-form").hidden = provider && !appConfig.tokenPaste;

@@ -13,9 +13,11 @@ const EARLY_REFRESH_MAX_MS = 60 * 1000;
 const MIN_REFRESH_DELAY_MS = 1000;
 
 export class AuthError extends Error {
-  constructor(message) {
+  /** @param {boolean} [refused] the provider answered and said no (not a network failure) */
+  constructor(message, refused = false) {
     super(message);
     this.name = "AuthError";
+    this.refused = refused;
   }
 }
 
@@ -186,9 +188,14 @@ export function createAuth({
     } catch {
       data = null;
     }
-    if (!response.ok || !data?.access_token) {
+    if (!response.ok) {
       const reason = data?.error_description || data?.error || `status ${response.status}`;
-      throw new AuthError(`The sign-in service refused: ${reason}.`);
+      // 4xx: the grant itself was refused. 5xx: the service failed; the grant may be good.
+      throw new AuthError(`The sign-in service refused: ${reason}.`, response.status < 500);
+    }
+    if (!data?.access_token) {
+      // An answer cut off (the page unloading, the network) says nothing about the grant.
+      throw new AuthError("The sign-in service's answer could not be read.");
     }
     return data;
   }
@@ -260,10 +267,12 @@ export function createAuth({
   function refresh() {
     if (!refreshing) {
       const token = safely(() => storage.getItem(KEYS.refresh));
-      if (!token) return Promise.reject(new AuthError("Not signed in."));
+      if (!token) return Promise.reject(new AuthError("Not signed in.", true));
       refreshing = tokenRequest({ grant_type: "refresh_token", refresh_token: token })
         .then(accept, (error) => {
-          forget();
+          // A refused refresh token is gone; after a network failure (or a request the
+          // page cut off by unloading) it is kept for the next try.
+          if (error.refused) forget();
           throw error;
         })
         .finally(() => {
@@ -333,8 +342,10 @@ export function withFreshTokens(api, auth, isUnauthorized) {
         if (!isUnauthorized(error) || !auth.signedIn()) throw error;
         try {
           await auth.refresh();
-        } catch {
-          throw error;
+        } catch (refreshError) {
+          // Refused: the 401 stands and the page signs out. Unreachable (offline, or the
+          // page unloading): that error instead, and the session is kept for the next try.
+          throw refreshError?.refused === false ? refreshError : error;
         }
         return method(...args);
       }

@@ -216,3 +216,67 @@ test("a refused refresh signs out and the original 401 reaches the page", async 
   assert.equal(auth.signOut(), "https://auth.example.com/logout?client_id=client-1&logout_uri=https%3A%2F%2Fd.example%2F");
   assert.equal(location.assigned.at(-1), auth.signOut({ redirect: false }));
 });
+
+test("a refresh that fails on the network keeps the refresh token for the next try", async () => {
+  const storage = memoryStorage();
+  storage.setItem("campaignRunner.refreshToken", "r0");
+  const location = fakeLocation("https://d.example/");
+  let calls = 0;
+  const fetchImpl = async () => {
+    calls += 1;
+    if (calls === 1) throw new TypeError("Failed to fetch");
+    return { ok: true, status: 200, json: async () => ({ access_token: "a1", expires_in: 3600 }) };
+  };
+  const auth = createAuth({ config: CONFIG, storage, location, history: fakeHistory(location), fetchImpl });
+
+  await assert.rejects(auth.refresh(), (error) => error.name === "AuthError" && !error.refused);
+  assert.equal(storage.getItem("campaignRunner.refreshToken"), "r0");
+  assert.equal(await auth.resume(), true);
+  assert.equal(auth.accessToken(), "a1");
+  auth.signOut({ redirect: false });
+});
+
+test("a 401 while the sign-in service cannot be reached keeps the session", async () => {
+  const storage = memoryStorage();
+  storage.setItem("campaignRunner.refreshToken", "r0");
+  const location = fakeLocation("https://d.example/");
+  let calls = 0;
+  const fetchImpl = async () => {
+    calls += 1;
+    if (calls === 1) return { ok: true, status: 200, json: async () => ({ access_token: "a1", expires_in: 3600 }) };
+    throw new TypeError("Failed to fetch");
+  };
+  const auth = createAuth({ config: CONFIG, storage, location, history: fakeHistory(location), fetchImpl });
+  await auth.resume();
+  const unauthorized = Object.assign(new Error("401"), { status: 401 });
+  const api = withFreshTokens({ get: async () => { throw unauthorized; } }, auth, (e) => e.status === 401);
+
+  await assert.rejects(api.get(), (error) => error.name === "AuthError" && error.refused === false);
+  assert.equal(storage.getItem("campaignRunner.refreshToken"), "r0");
+  assert.ok(auth.signedIn());
+  auth.signOut({ redirect: false });
+});
+
+test("only a 4xx answer counts as a refused grant", async () => {
+  for (const [status, body, refused] of [
+    [400, { error: "invalid_grant" }, true],
+    [503, null, false],
+    [200, null, false],
+  ]) {
+    const storage = memoryStorage();
+    storage.setItem("campaignRunner.refreshToken", "r0");
+    const location = fakeLocation("https://d.example/");
+    const fetchImpl = async () => ({
+      ok: status === 200,
+      status,
+      json: async () => {
+        if (body === null) throw new SyntaxError("Unexpected end of JSON input");
+        return body;
+      },
+    });
+    const auth = createAuth({ config: CONFIG, storage, location, history: fakeHistory(location), fetchImpl });
+
+    await assert.rejects(auth.refresh(), (error) => error.refused === refused);
+    assert.equal(storage.getItem("campaignRunner.refreshToken"), refused ? null : "r0", `status ${status}`);
+  }
+});
