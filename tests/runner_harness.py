@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,6 +19,7 @@ from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker, runner_event
 from campaigns.runner.service import CampaignRunner, RunEvent, RunResult
 from campaigns.sending.sender import DryRunSender, OutgoingMessage, SendResult, SessionState
+from campaigns.timeutil import utcnow
 
 
 def runner_settings(**overrides: Any) -> Settings:
@@ -43,7 +45,8 @@ def unlimited() -> int:
 
 
 class FakeClock:
-    """Monotonic time that only moves when the runner sleeps: pacing without waiting."""
+    """Monotonic and wall-clock time that only move when the runner sleeps: pacing
+    without waiting."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -51,6 +54,10 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self.now
+
+    def wall(self):
+        """Real time plus all the time slept so far."""
+        return utcnow() + timedelta(seconds=self.now - 1000.0)
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
@@ -69,7 +76,13 @@ class Harness:
         if self.clock is None:
             return CampaignRunner(store, self.sender, self.invoker, self.cfg)
         return CampaignRunner(
-            store, self.sender, self.invoker, self.cfg, sleep=self.clock.sleep, monotonic=self.clock.monotonic
+            store,
+            self.sender,
+            self.invoker,
+            self.cfg,
+            sleep=self.clock.sleep,
+            monotonic=self.clock.monotonic,
+            clock=self.clock.wall,
         )
 
     def run(self, campaign_id: str, token: str | None = None, hop: int = 0, budget=unlimited) -> RunResult:

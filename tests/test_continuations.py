@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from campaigns.data.models import Campaign
+from campaigns.data.models import Campaign, WhatsAppSession
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker
 from campaigns.runner.service import RunResult
@@ -24,8 +24,12 @@ PACED = runner_settings(continuation_threshold_ms=2_000)
 
 
 def the_wait_ends(campaign: Campaign) -> None:
-    """Time passes: the parked run's wait is over."""
+    """Time passes: the parked run's wait is over, and its number's last send is long past."""
     Campaign(campaign.id).update(actions=[Campaign.waiting_until.set(utcnow() - timedelta(milliseconds=1))])
+    session = WhatsAppSession.get(campaign.waha_session)
+    if session.number_last_send_at is not None:
+        earlier = session.number_last_send_at - timedelta(hours=1)
+        session.update(actions=[WhatsAppSession.number_last_send_at.set(earlier)])
 
 
 def test_a_long_gap_ends_the_invocation_and_a_delayed_continuation_sends_the_next(build):

@@ -62,8 +62,9 @@ def test_a_throttled_claim_after_a_users_pause_keeps_the_campaign_paused(build):
                 store.commands.pause(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(clock=PauseDuringWait())
-    # UpdateItem calls: 1 take, 2 claim of contact 0, 3 the user's pause, 4 the next claim.
-    with dynamodb_fault("UpdateItem", after=3, code=THROTTLED):
+    # UpdateItem calls: 1 take, 2 the number's slot and 3 the claim for contact 0, 4 the
+    # user's pause, 5 the number's slot and 6 the claim for contact 1.
+    with dynamodb_fault("UpdateItem", after=5, code=THROTTLED):
         result = harness.run(campaign.id)
 
     assert result is RunResult.FAILED  # this invocation failed, and knew it no longer held the run
@@ -85,7 +86,8 @@ def test_a_throttled_claim_after_a_pause_and_resume_keeps_the_campaign_scheduled
                 store.commands.resume(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(clock=PauseAndResumeDuringWait())
-    with dynamodb_fault("UpdateItem", after=4, code=THROTTLED):
+    # As above, with the user's resume as UpdateItem 5: the throttled one is the claim.
+    with dynamodb_fault("UpdateItem", after=6, code=THROTTLED):
         harness.run(campaign.id)
 
     after = reload(campaign)

@@ -428,14 +428,16 @@ def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
         assert harness.run(campaign.id) is RunResult.COMPLETED
 
     # Per contact, one transaction writes its delivery, advances progress and
-    # claims the next contact; only a page's first contact needs its own claim.
+    # claims the next contact; only a page's first contact needs its own claim. And
+    # one conditional write takes the WhatsApp number's slot (per-number pacing and
+    # daily limit): read once, then written from what this run last wrote.
     pages = math.ceil(contacts / 25)
     assert counts["TransactWriteItems"] == contacts
-    assert counts["UpdateItem"] == pages + 2  # page-first claims + take + complete
+    assert counts["UpdateItem"] == pages + 2 + contacts  # page-first claims, take, complete, slots
     assert counts["Query"] == pages
-    assert counts["GetItem"] == 4  # campaign, contact list, template, session holder
+    assert counts["GetItem"] == 5  # campaign, contact list, template, session holder, number slot
     hot_path = counts["TransactWriteItems"] + counts["UpdateItem"] - 2 + counts["Query"]
-    assert hot_path / contacts <= 1.1
+    assert hot_path / contacts <= 2.1
     assert [d.status for d in deliveries(campaign)] == ["Sent"] * contacts
 
 
@@ -448,8 +450,8 @@ def test_dynamodb_requests_per_contact_with_paced_sends(build):
         assert harness.run(campaign.id) is RunResult.COMPLETED
 
     # A long wait is spent before the claim, so a pause during it stops the run
-    # before the next send: one claim and one record per contact.
-    assert counts["UpdateItem"] == contacts + 2
+    # before the next send: one number slot, one claim and one record per contact.
+    assert counts["UpdateItem"] == 2 * contacts + 2
     assert counts["TransactWriteItems"] == contacts
     assert counts["Query"] == 1
     assert clock.sleeps == [5.0] * (contacts - 1)

@@ -66,6 +66,8 @@ class Campaign(Model):
     typing = BooleanAttribute(default=False)
     batch_size = NumberAttribute(null=True, attr_name="batchSize")
     batch_pause_ms = NumberAttribute(null=True, attr_name="batchPauseMs")
+    # {start, end, timeZone, days?} as JSON (campaigns.domain.send_windows); unset: any time.
+    send_window = UnicodeAttribute(null=True, attr_name="sendWindow")
     check_numbers = BooleanAttribute(default=True, attr_name="checkNumbers")
 
     # Times
@@ -196,6 +198,16 @@ class WhatsAppSession(Model):
     name = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(attr_name="userId")
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
+
+    # Pacing per number (campaigns.domain.number_pacing), written with one conditional
+    # write per send (`numberVersion`): the last send, its campaign and gap, sends per
+    # hour for the rolling 24 hours, and the campaigns waiting for a turn (JSON).
+    number_last_send_at = UTCDateTimeAttribute(null=True, attr_name="numberLastSendAt")
+    number_last_gap_ms = NumberAttribute(null=True, attr_name="numberLastGapMs")
+    number_last_campaign = UnicodeAttribute(null=True, attr_name="numberLastCampaign")
+    number_hourly = UnicodeAttribute(null=True, attr_name="numberHourly")
+    number_waiting = UnicodeAttribute(null=True, attr_name="numberWaiting")
+    number_version = NumberAttribute(null=True, attr_name="numberVersion")
 
     by_user = SessionsByUser()
 

@@ -7,11 +7,14 @@ that caller may do.
 - `schedule`: the schedule's (start once, take over, settle, runaway guard):
   `campaigns.data.schedule_writes`.
 - `commands`: the user's (run, resume, pause, cancel): `campaigns.data.user_commands`.
+- `numbers`: the WhatsApp numbers' send slots (per-number pacing, daily limits):
+  `campaigns.data.number_slots`.
 """
 
 from __future__ import annotations
 
 from campaigns.data.campaign_reads import CampaignReads
+from campaigns.data.number_slots import NumberSlots
 from campaigns.data.run_writes import RunWrites
 from campaigns.data.schedule_writes import ScheduleWrites
 from campaigns.data.user_commands import UserCommands
@@ -24,3 +27,4 @@ class CampaignStore:
         self.run = RunWrites(lease_seconds)
         self.schedule = ScheduleWrites(lease_seconds)
         self.commands = UserCommands(self.reads)
+        self.numbers = NumberSlots()

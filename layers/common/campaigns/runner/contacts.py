@@ -41,9 +41,9 @@ class ContactCursor:
         self.sleep = sleep
         self._page: dict[int, Contact] = {}
 
-    def buffered(self, index: int) -> bool:
-        """Contact `index` is already read (a claim of it can be merged with a record)."""
-        return index in self._page
+    def peek(self, index: int) -> Contact | None:
+        """Contact `index` when it is already read (a claim of it can be merged with a record)."""
+        return self._page.get(index)
 
     def __iter__(self) -> Iterator[Contact]:
         while self.next_index < self.total:

@@ -47,6 +47,7 @@ from campaigns.runner.events import RunEvent, RunResult, RunStats
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
 from campaigns.runner.start import RunStart, next_index
+from campaigns.runner.waits import Waits, batch_full
 from campaigns.sending.pacing import Pacer
 from campaigns.sending.sender import Media, SendDeferred, Sender, SendNotAttempted, SendPlan
 from campaigns.timeutil import utcnow
@@ -57,7 +58,6 @@ GENERIC_FAILURE = (
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
 # arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
-WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 
 __all__ = ["GENERIC_FAILURE", "NOT_ON_WHATSAPP", "CampaignRunner", "RunEvent", "RunResult", "typing_ms"]
 
@@ -86,6 +86,7 @@ class CampaignRunner:
         self.step = SendStep(sender, sleep, monotonic)
         self.start = RunStart(store, self.cfg, clock, invoker, sleep)
         self.end = RunEndings(store, invoker, self.cfg, clock, sleep)
+        self.waits = Waits(self.cfg, self.end, self.step, store.numbers, clock, sleep)
 
     # ----------------------------------------------------------------- entry
 
@@ -201,11 +202,11 @@ class CampaignRunner:
                     index == start and not run.event.run_token
                 )
                 stop = self._check_session(run) if first_of_chunk else None
-                stop = stop or self._before_claim(run, contact) or self._claim(run, index)
+                stop = stop or self.waits.before_claim(run, contact) or self._claim(run, index)
                 if stop:
                     return stop, False
             else:
-                self._wait(run, contact)
+                self.waits.until_due(run, contact)
             outcome = self.step.send(run.message, contact, run.pacer, _pending_id(run.campaign, index))
             if isinstance(outcome, NotSent):
                 stop = self.end.not_sent(run, index, outcome)
@@ -235,34 +236,6 @@ class CampaignRunner:
             reason = f"WhatsApp session '{state.name}' is {state.status}, not WORKING"
             return self.end.pause(run, f"{reason}: {state.detail}" if state.detail else reason)
 
-    def _before_claim(self, run: Run, contact: Contact) -> RunResult | None:
-        """Wait outside Lambda (a batch pause, a gap longer than the threshold), hand
-        off (this invocation's time is short), or wait here until the contact may be
-        sent (then None)."""
-        assert run.pacer is not None and run.message is not None
-        if _batch_full(run.campaign):
-            pause_ms = int(run.campaign.batch_pause_ms or 0)
-            return self.end.park(run, pause_ms, "Batch pause", end_batch=True)
-        wait_ms = run.pacer.wait_ms()
-        if wait_ms > self.cfg.continuation_threshold_ms:
-            whole_s = run.pacer.whole_seconds_wait()
-            return self.end.park(run, whole_s * 1000, WAITING_BETWEEN_MESSAGES, delay_s=whole_s)
-        if not run.can_afford(wait_ms, self.cfg.handoff_margin_ms):
-            fresh_ms = self.cfg.runner_timeout_ms - run.worst_send_ms - self.cfg.handoff_margin_ms
-            if wait_ms > 0 and (run.sent_here == 0 or wait_ms >= fresh_ms):
-                # Even a fresh invocation could not afford this wait.
-                return self.end.park(run, wait_ms, WAITING_BETWEEN_MESSAGES)
-            return self.end.hand_off(run)
-        self._wait(run, contact)
-        return None
-
-    def _wait(self, run: Run, contact: Contact) -> None:
-        """Sleep until the next send is due, minus the typing that fills its end."""
-        assert run.pacer is not None and run.message is not None
-        wait_ms = run.pacer.wait_ms() - self.step.typing_for(run.message, contact)
-        if wait_ms > 0:
-            self.sleep(wait_ms / 1000)
-
     def _claim(self, run: Run, index: int) -> RunResult | None:
         try:
             self.store.run.claim(run.campaign.id, run.token, index, self.clock(), run.lease_extra_ms())
@@ -276,15 +249,17 @@ class CampaignRunner:
         follows at once: one DynamoDB request per contact instead of two. Decided with
         the same wait the next send will use."""
         assert run.cursor is not None and run.pacer is not None
-        following = index + 1
-        if outcome.status is DeliveryStatus.UNKNOWN or not run.cursor.buffered(following):
+        following = run.cursor.peek(index + 1)
+        if outcome.status is DeliveryStatus.UNKNOWN or following is None:
             return False
-        if (following - start) % self.cfg.chunk_size == 0:
+        if (index + 1) % self.cfg.chunk_size == 0:
             return False  # the session is checked before each chunk, with nothing claimed
-        if _batch_full(run.campaign, outcome):
+        if batch_full(run.campaign, outcome.status is DeliveryStatus.SENT):
             return False
         wait_ms = run.pacer.wait_ms()
-        return wait_ms <= MERGED_CLAIM_MAX_WAIT_MS and run.can_afford(wait_ms, self.cfg.handoff_margin_ms)
+        if wait_ms > MERGED_CLAIM_MAX_WAIT_MS or not run.can_afford(wait_ms, self.cfg.handoff_margin_ms):
+            return False
+        return self.waits.free_now(run, following)
 
     def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: bool) -> bool:
         """Record the contact; claim the next one in the same write when asked. Returns
@@ -314,16 +289,6 @@ class CampaignRunner:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _batch_full(campaign: Campaign, pending: Outcome | None = None) -> bool:
-    """True when the batch is full (counting `pending`, an outcome not yet recorded)."""
-    if not campaign.batch_size or not campaign.batch_pause_ms:
-        return False
-    sent = int(campaign.sent_in_batch or 0)
-    if pending is not None and pending.status is DeliveryStatus.SENT:
-        sent += 1
-    return sent >= int(campaign.batch_size)
 
 
 def _pending_id(campaign: Campaign, index: int) -> str | None:

@@ -1,0 +1,112 @@
+"""A WhatsApp number's send slots: the rule of `campaigns.domain.number_pacing`, applied
+with one conditional write on the number's session item (a version number), so that
+concurrent runner invocations, retries and takeovers cannot both take a slot."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from campaigns.data.campaign_writes import conditional_failure
+from campaigns.data.models import WhatsAppSession
+from campaigns.domain.number_pacing import Decision, NumberState, after_send, decide
+from campaigns.timeutil import parse_iso, to_iso
+
+ATTEMPTS = 5
+
+
+def _state(item: WhatsAppSession) -> NumberState:
+    waiting = json.loads(item.number_waiting or "{}")
+    return NumberState(
+        last_send_at=item.number_last_send_at,
+        last_min_gap_ms=int(item.number_last_gap_ms or 0),
+        last_campaign_id=item.number_last_campaign,
+        hourly={k: int(v) for k, v in json.loads(item.number_hourly or "{}").items()},
+        waiting={c: parse_iso(t) for c, t in waiting.items()},
+    )
+
+
+def _version_holds(item: WhatsAppSession):
+    if item.number_version is None:
+        return WhatsAppSession.number_version.does_not_exist()
+    return WhatsAppSession.number_version == item.number_version
+
+
+def _write(item: WhatsAppSession, state: NumberState) -> bool:
+    """Store `state` if nobody wrote the number since `item` was read."""
+    actions = [
+        WhatsAppSession.number_hourly.set(json.dumps(state.hourly, sort_keys=True)),
+        WhatsAppSession.number_waiting.set(json.dumps({c: to_iso(t) for c, t in state.waiting.items()})),
+        WhatsAppSession.number_version.set(int(item.number_version or 0) + 1),
+    ]
+    if state.last_send_at is not None:
+        actions += [
+            WhatsAppSession.number_last_send_at.set(state.last_send_at),
+            WhatsAppSession.number_last_gap_ms.set(state.last_min_gap_ms),
+            WhatsAppSession.number_last_campaign.set(state.last_campaign_id or ""),
+        ]
+    try:
+        WhatsAppSession(item.name).update(actions=actions, condition=_version_holds(item))
+        return True
+    except UpdateError as exc:
+        if conditional_failure(exc):
+            return False
+        raise
+
+
+class NumberSlots:
+    """Send slots of WhatsApp numbers. The state this object last wrote is kept, so a
+    number only this run sends through costs one conditional write per send; when
+    another writer got there first, the item is read again."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, WhatsAppSession] = {}
+
+    def take(
+        self,
+        session_name: str,
+        campaign_id: str,
+        min_gap_ms: int,
+        send_at: datetime,
+        now: datetime,
+    ) -> Decision:
+        """A slot for one send at `send_at` through the number, or when to ask again.
+        A campaign told to wait is remembered as waiting, for fair turns."""
+        for _ in range(ATTEMPTS):
+            item = self._known.pop(session_name, None) or self._read(session_name)
+            if item is None:
+                return Decision(True)  # no session item: nothing to pace against
+            state = _state(item)
+            # Judged at the moment the message will go out (after its typing).
+            limit = getattr(item, "daily_limit", None)  # None: the default limit
+            decision = decide(state, campaign_id, min_gap_ms, limit, send_at)
+            if decision.granted:
+                if self._write(item, after_send(state, campaign_id, min_gap_ms, send_at, now)):
+                    return decision
+                continue  # another send took the number meanwhile: read it again
+            if campaign_id not in state.waiting:
+                state.waiting[campaign_id] = now
+                self._write(item, state)  # best effort: being remembered only makes turns fairer
+            return decision
+        return Decision(False, now, "The WhatsApp number is busy; trying again")
+
+    @staticmethod
+    def _read(session_name: str) -> WhatsAppSession | None:
+        try:
+            return WhatsAppSession.get(session_name, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def _write(self, item: WhatsAppSession, state: NumberState) -> bool:
+        if not _write(item, state):
+            return False
+        item.number_version = int(item.number_version or 0) + 1
+        item.number_last_send_at = state.last_send_at
+        item.number_last_gap_ms = state.last_min_gap_ms
+        item.number_last_campaign = state.last_campaign_id
+        item.number_hourly = json.dumps(state.hourly, sort_keys=True)
+        item.number_waiting = json.dumps({c: to_iso(t) for c, t in state.waiting.items()})
+        self._known[item.name] = item
+        return True

@@ -1,0 +1,97 @@
+"""Pacing per WhatsApp number: whatever campaigns share a number, two sends through it
+are never closer than the smaller `minDelayMs` of the two campaigns, never more than
+the number's daily limit go out in any rolling 24 hours, and campaigns take turns.
+
+`decide` is the rule, pure: given what the number last did, may this campaign send
+now, and if not, from when? `campaigns.data.number_slots` applies it with one
+conditional write on the session, so it holds across invocations and processes.
+
+The rolling count is kept in hourly buckets; a bucket counts while any part of it
+is inside the last 24 hours, so the count is never below the real one (a send may
+wait up to an hour longer than strictly needed at the limit, never go over it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+DEFAULT_DAILY_LIMIT = 1_000
+# A waiting campaign is remembered this long; a campaign that stopped asking is forgotten.
+WAITER_MEMORY = timedelta(minutes=10)
+
+BUSY = "Another campaign is sending through this WhatsApp number; taking turns"
+AT_LIMIT = (
+    "This WhatsApp number reached its daily limit of {limit} messages; waiting for the rolling 24 hours"
+)
+
+
+def hour_key(at: datetime) -> str:
+    return at.strftime("%Y%m%d%H")
+
+
+def hour_start(key: str) -> datetime:
+    from datetime import UTC
+
+    return datetime.strptime(key, "%Y%m%d%H").replace(tzinfo=UTC)
+
+
+@dataclass
+class NumberState:
+    """What the number did last, as stored on its session."""
+
+    last_send_at: datetime | None = None
+    last_min_gap_ms: int = 0
+    last_campaign_id: str | None = None
+    hourly: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    granted: bool
+    not_before: datetime | None = None
+    reason: str | None = None
+
+
+def sent_in_last_day(state: NumberState, now: datetime) -> tuple[int, datetime | None]:
+    """Sends counted in the rolling 24 hours, and when the oldest counted hour leaves it."""
+    counted = {k: v for k, v in state.hourly.items() if hour_start(k) + HOUR > now - DAY}
+    if not counted:
+        return 0, None
+    oldest = min(hour_start(k) for k in counted)
+    return sum(counted.values()), oldest + HOUR + DAY
+
+
+def decide(
+    state: NumberState, campaign_id: str, min_gap_ms: int, daily_limit: int | None, now: datetime
+) -> Decision:
+    """May `campaign_id` send through the number at `now`?"""
+    limit = DEFAULT_DAILY_LIMIT if daily_limit is None else int(daily_limit)
+    count, frees_at = sent_in_last_day(state, now)
+    if count >= limit:
+        return Decision(False, frees_at or now + HOUR, AT_LIMIT.format(limit=limit))
+    if state.last_send_at is None:
+        return Decision(True)
+    gap = timedelta(milliseconds=min(state.last_min_gap_ms, min_gap_ms))
+    earliest = state.last_send_at + gap
+    if earliest > now:
+        return Decision(False, earliest, BUSY)
+    others = [c for c, since in state.waiting.items() if c != campaign_id and since > now - WAITER_MEMORY]
+    if others and state.last_campaign_id == campaign_id:
+        # Fair turns: the campaign that sent last lets a waiting one go first.
+        return Decision(False, max(earliest, now) + gap, BUSY)
+    return Decision(True)
+
+
+def after_send(
+    state: NumberState, campaign_id: str, min_gap_ms: int, send_at: datetime, now: datetime
+) -> NumberState:
+    """The state once `campaign_id` sends at `send_at`: old hours and waiters dropped."""
+    hourly = {k: v for k, v in state.hourly.items() if hour_start(k) + HOUR > now - DAY}
+    key = hour_key(send_at)
+    hourly[key] = hourly.get(key, 0) + 1
+    waiting = {c: t for c, t in state.waiting.items() if c != campaign_id and t > now - WAITER_MEMORY}
+    return NumberState(send_at, min_gap_ms, campaign_id, hourly, waiting)

@@ -1,0 +1,131 @@
+"""Before each claim: must the run wait, and where?
+
+In order: a batch pause; the campaign's send window (nothing is sent outside it);
+the campaign's own pacing gap; then the WhatsApp number's turn (per-number pacing
+and its daily limit, `campaigns.data.number_slots`). A wait longer than
+CONTINUATION_THRESHOLD_MS, or longer than this invocation can afford, ends the
+invocation (park, with a delayed continuation); a short one is slept here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from campaigns.config import Settings
+from campaigns.data.models import Campaign, Contact
+from campaigns.data.number_slots import NumberSlots
+from campaigns.domain.send_windows import SendWindow
+from campaigns.runner.endings import RunEndings
+from campaigns.runner.events import RunResult
+from campaigns.runner.run import Run
+from campaigns.runner.send_step import SendStep
+
+WAITING_BETWEEN_MESSAGES = "Waiting between messages"
+# Short waits for the number's turn slept here before the run parks instead.
+NUMBER_TURN_TRIES = 20
+
+
+def send_window_of(campaign: Campaign) -> SendWindow | None:
+    raw = campaign.send_window
+    return SendWindow.parse(json.loads(raw)) if raw else None
+
+
+def batch_full(campaign: Campaign, pending_sent: bool = False) -> bool:
+    """True when the batch is full (counting one more send when `pending_sent`)."""
+    if not campaign.batch_size or not campaign.batch_pause_ms:
+        return False
+    return int(campaign.sent_in_batch or 0) + (1 if pending_sent else 0) >= int(campaign.batch_size)
+
+
+class Waits:
+    def __init__(
+        self,
+        cfg: Settings,
+        end: RunEndings,
+        step: SendStep,
+        slots: NumberSlots,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.cfg = cfg
+        self.end = end
+        self.step = step
+        self.slots = slots
+        self.clock = clock
+        self.sleep = sleep
+
+    def before_claim(self, run: Run, contact: Contact) -> RunResult | None:
+        """Park, hand off, or wait here until the contact may be sent (then None)."""
+        assert run.pacer is not None
+        if batch_full(run.campaign):
+            return self.end.park(run, int(run.campaign.batch_pause_ms or 0), "Batch pause", end_batch=True)
+        outside = self._outside_window(run)
+        if outside:
+            return outside
+        wait_ms = run.pacer.wait_ms()
+        if wait_ms > self.cfg.continuation_threshold_ms:
+            whole_s = run.pacer.whole_seconds_wait()
+            return self.end.park(run, whole_s * 1000, WAITING_BETWEEN_MESSAGES, delay_s=whole_s)
+        if not run.can_afford(wait_ms, self.cfg.handoff_margin_ms):
+            fresh_ms = self.cfg.runner_timeout_ms - run.worst_send_ms - self.cfg.handoff_margin_ms
+            if wait_ms > 0 and (run.sent_here == 0 or wait_ms >= fresh_ms):
+                # Even a fresh invocation could not afford this wait.
+                return self.end.park(run, wait_ms, WAITING_BETWEEN_MESSAGES)
+            return self.end.hand_off(run)
+        self.until_due(run, contact)
+        return self._number_turn(run, contact)
+
+    def until_due(self, run: Run, contact: Contact) -> None:
+        """Sleep until the next send is due, minus the typing that fills its end."""
+        assert run.pacer is not None and run.message is not None
+        wait_ms = run.pacer.wait_ms() - self.step.typing_for(run.message, contact)
+        if wait_ms > 0:
+            self.sleep(wait_ms / 1000)
+
+    def _outside_window(self, run: Run) -> RunResult | None:
+        window = send_window_of(run.campaign)
+        if window is None:
+            return None
+        now = self.clock()
+        opening = window.next_opening(now)
+        if opening <= now:
+            return None
+        wait_s = math.ceil((opening - now).total_seconds())
+        reason = f"Outside the send window ({window.describe()}); it opens at {opening:%Y-%m-%d %H:%M} UTC"
+        return self.end.park(run, wait_s * 1000, reason, delay_s=wait_s)
+
+    def free_now(self, run: Run, contact: Contact) -> bool:
+        """Inside the send window, and the number's slot for `contact` taken, at once (no
+        waiting here): its claim may be merged into the previous record."""
+        assert run.message is not None
+        now = self.clock()
+        window = send_window_of(run.campaign)
+        if window is not None and not window.is_open(now):
+            return False
+        send_at = now + timedelta(milliseconds=self.step.typing_for(run.message, contact))
+        min_gap_ms = int(run.campaign.min_delay_ms or 0)
+        return self.slots.take(run.message.session, run.campaign.id, min_gap_ms, send_at, now).granted
+
+    def _number_turn(self, run: Run, contact: Contact) -> RunResult | None:
+        """The number's turn: per-number pacing and its daily limit, across campaigns."""
+        assert run.message is not None
+        typing = timedelta(milliseconds=self.step.typing_for(run.message, contact))
+        for _ in range(NUMBER_TURN_TRIES):
+            now = self.clock()
+            min_gap_ms = int(run.campaign.min_delay_ms or 0)
+            slot = self.slots.take(run.message.session, run.campaign.id, min_gap_ms, now + typing, now)
+            if slot.granted:
+                return None
+            # The message would go out after its typing: wait until that lands on the turn.
+            wait_s = max(0.0, ((slot.not_before or now) - (now + typing)).total_seconds())
+            short = wait_s * 1000 <= self.cfg.continuation_threshold_ms
+            if not short or not run.can_afford(wait_s * 1000, self.cfg.handoff_margin_ms):
+                whole = math.ceil(wait_s)
+                return self.end.park(
+                    run, whole * 1000, slot.reason or "Waiting for the number", delay_s=whole
+                )
+            self.sleep(max(wait_s, 0.05))
+        return self.end.park(run, 1000, "The WhatsApp number is busy; trying again", delay_s=1)
