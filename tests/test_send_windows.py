@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -77,3 +78,51 @@ def test_a_window_that_cannot_work_is_refused_with_its_reason(raw, reason):
 def test_the_stored_shape_reads_back_as_the_same_window():
     raw = {"start": "08:30", "end": "21:15", "timeZone": "America/Sao_Paulo", "days": ["Mon", "Wed"]}
     assert SendWindow.parse(raw).as_dict() == raw
+
+
+# ------------------------------------------------------------------------ API and runner
+
+
+def test_a_campaign_keeps_its_send_window_and_refuses_one_that_cannot_work(build, alice):
+    from tests.test_api_campaigns import campaign_body
+
+    window = {"start": "09:00", "end": "20:00", "timeZone": "Europe/Madrid", "days": ["Mon", "Tue"]}
+    created = alice.post("/campaigns", campaign_body(build, sendWindow=window))
+    assert created.status == 201, created.json
+    assert created.json["sendWindow"] == window
+    assert alice.get(f"/campaigns/{created.json['id']}").json["sendWindow"] == window
+
+    for bad in (
+        {**window, "timeZone": "Mars/Olympus"},
+        {**window, "end": "09:00"},
+        {**window, "days": []},
+        {"start": "09:00", "end": "20:00"},
+    ):
+        refused = alice.post("/campaigns", campaign_body(build, sendWindow=bad))
+        assert refused.status == 422, (bad, refused.json)
+
+
+def test_outside_its_window_a_run_waits_for_the_opening_and_sends_nothing(build):
+    from campaigns.runner.service import RunResult
+    from campaigns.timeutil import utcnow
+    from tests.builders import deliveries, reload
+    from tests.runner_harness import Harness, runner_settings
+
+    now = utcnow()
+    closed_hour = (now + timedelta(hours=3)).strftime("%H:00")
+    reopens = (now + timedelta(hours=4)).strftime("%H:00")
+    window = {"start": closed_hour, "end": reopens, "timeZone": "UTC"}
+    campaign = build.campaign(3, send_window=json.dumps(window))
+    harness = Harness(cfg=runner_settings(continuation_threshold_ms=2_000))
+
+    assert harness.run(campaign.id) is RunResult.PARKED
+
+    assert deliveries(campaign) == []
+    waiting = reload(campaign)
+    assert waiting.wait_reason.startswith("Outside the send window")
+    opening = waiting.waiting_until
+    assert opening.strftime("%H:%M") == closed_hour and timedelta(hours=2) < opening - now <= timedelta(
+        hours=3
+    )
+    ((_, delay_s),) = harness.invoker.pop_later()
+    assert delay_s == 900  # the longest SQS delay; sent on again when it arrives

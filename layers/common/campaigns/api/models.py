@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from campaigns.api.send_window_models import SendWindowIn, SendWindowOut
 from campaigns.config import settings
 from campaigns.domain.phones import normalise_country
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
@@ -206,6 +207,9 @@ class CreateCampaignIn(RequestModel):
     check_numbers: StrictBool = True
     batch_size: Annotated[StrictInt | None, Field(ge=1, le=10_000)] = None
     batch_pause_ms: Annotated[StrictInt | None, Field(ge=0, le=86_400_000)] = None
+    send_window: Annotated[
+        SendWindowIn | None, Field(description="Hours, in the recipients' time zone, when it may send.")
+    ] = None
 
     @field_validator("scheduled_at")
     @classmethod
@@ -322,6 +326,7 @@ class CampaignOut(ItemOut):
     check_numbers: bool
     batch_size: int | None
     batch_pause_ms: int | None
+    send_window: SendWindowOut | None = None
 
 
 class DeliveryOut(ItemOut):
