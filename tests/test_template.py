@@ -242,7 +242,9 @@ def test_runner_continuations_wait_in_an_encrypted_queue_with_a_dead_letter_queu
     assert int(runner["Environment"]["Variables"]["RUNNER_TIMEOUT_MS"]) == runner["Timeout"] * 1000
     assert queue["SqsManagedSseEnabled"] is True and dead["SqsManagedSseEnabled"] is True
     assert queue["VisibilityTimeout"] > runner["Timeout"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ContinuationDeadLetterQueue", "Arn"]}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["ContinuationDeadLetterQueue", "Arn"]
+    }
     (mapping,) = [
         m["Properties"]
         for m in resources_of_type(transformed, "AWS::Lambda::EventSourceMapping").values()
