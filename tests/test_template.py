@@ -38,6 +38,7 @@ TABLE_ENV_VARS = {
     "MEDIA_TABLE",
     "DELIVERIES_TABLE",
     "SESSIONS_TABLE",
+    "OPTOUTS_TABLE",
 }
 # Which environment variable names each model's table (as configure_models does).
 MODEL_ENV_VARS: dict[type[Model], str] = {
@@ -48,6 +49,7 @@ MODEL_ENV_VARS: dict[type[Model], str] = {
     models.MediaLibraryItem: "MEDIA_TABLE",
     models.Delivery: "DELIVERIES_TABLE",
     models.WhatsAppSession: "SESSIONS_TABLE",
+    models.OptOut: "OPTOUTS_TABLE",
 }
 
 

@@ -31,6 +31,7 @@ class TableNames:
     media: str
     deliveries: str
     sessions: str
+    optouts: str
 
 
 def _env(*names: str) -> Any:
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     media_table: str | None = None
     deliveries_table: str | None = None
     sessions_table: str | None = None
+    optouts_table: str | None = None
     runner_function_name: str | None = None
     # The dashboard's origin, for the API's CORS headers.
     frontend_origin: str = "*"
@@ -110,6 +112,7 @@ class Settings(BaseSettings):
             media=self.media_table or f"{prefix}media-items",
             deliveries=self.deliveries_table or f"{prefix}deliveries",
             sessions=self.sessions_table or f"{prefix}whatsapp-sessions",
+            optouts=self.optouts_table or f"{prefix}opt-outs",
         )
 
     def describe(self) -> dict[str, object]:

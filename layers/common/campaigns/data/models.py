@@ -212,6 +212,23 @@ class WhatsAppSession(Model):
     by_user = SessionsByUser()
 
 
+class OptOut(Model):
+    """A number its owner must never message again, until it is taken off the list:
+    keyed by (userId, E.164 number), so one number is on a user's list at most once."""
+
+    class Meta:
+        table_name = "opt-outs"
+
+    user_id = UnicodeAttribute(hash_key=True, attr_name="userId")
+    phone_number = UnicodeAttribute(range_key=True, attr_name="phoneNumber")
+    opted_out_at = UTCDateTimeAttribute(attr_name="optedOutAt")
+    # keyword, manual or import (campaigns.domain.optouts.OptOutSource)
+    source = UnicodeAttribute()
+    # For a keyword: the word and the session (the user's number) it was sent to.
+    keyword = UnicodeAttribute(null=True)
+    whatsapp_session_id = UnicodeAttribute(null=True, attr_name="whatsappSessionId")
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Campaign,
     ContactList,
@@ -220,6 +237,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     MediaLibraryItem,
     Delivery,
     WhatsAppSession,
+    OptOut,
 )
 
 
@@ -239,6 +257,7 @@ def configure_models(cfg: Settings | None = None) -> None:
         MediaLibraryItem: cfg.tables.media,
         Delivery: cfg.tables.deliveries,
         WhatsAppSession: cfg.tables.sessions,
+        OptOut: cfg.tables.optouts,
     }
     for model, table_name in names.items():
         model.Meta.table_name = table_name
