@@ -157,6 +157,8 @@ def drive_campaigns(stack: Any) -> None:
         {"name": "Flyer", "storagePath": "https://example.com/f.jpg", "mimeType": "image/jpeg"},
     )
     alice.ok("GET", "/media-items")
+    alice.ok("POST", "/opt-outs", {"phoneNumbers": ["+15550709990", "+15550709991"]})
+    alice.ok("GET", "/opt-outs")
     extra = {"mediaLibraryItemId": media.json()["id"]} if media.status_code == 201 else {}
 
     done = alice.campaign(listed["id"], template["id"], name="Run to the end", **extra)

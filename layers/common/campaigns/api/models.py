@@ -377,8 +377,47 @@ class DeliveryPage(PageOut):
     next_token: str | None
 
 
+# ---------------------------------------------------------------------- opt-outs
+
+PhoneNumberAsWritten = Annotated[str, Field(max_length=64, examples=["+15551234567"])]
+
+
+class AddOptOutsIn(RequestModel):
+    """Numbers to put on the caller's opt-out list (up to 1,000 a request). Also
+    accepted as text/csv: one number per line, or a header with a `phoneNumber`
+    column (other columns ignored). National formats need `?defaultCountry=`."""
+
+    phone_numbers: Annotated[
+        list[PhoneNumberAsWritten], Field(min_length=1, max_length=MAX_CONTACTS_PER_REQUEST)
+    ]
+
+
+class OptOutOut(ItemOut):
+    phone_number: str = Field(description="E.164.")
+    opted_out_at: Timestamp
+    source: Literal["keyword", "manual", "import"] = Field(
+        description="keyword: the contact sent an opt-out word to one of your numbers; "
+        "manual: added with JSON; import: uploaded as CSV."
+    )
+    keyword: str | None = Field(None, description="The word the contact sent (source keyword).")
+    whatsapp_session_id: str | None = Field(None, description="The number they sent it to (source keyword).")
+
+
+class OptOutPage(PageOut):
+    items: list[OptOutOut]
+    next_token: str | None
+
+
+class OptOutsAddedOut(ResponseModel):
+    added: list[str] = Field(description="Numbers now on the list, in E.164, in the request's order.")
+    already_opted_out: list[str] = Field(
+        description="Numbers that were on the list already (kept as they were)."
+    )
+
+
 __all__ = [
     "MAX_CONTACTS_PER_REQUEST",
+    "AddOptOutsIn",
     "AppendContactsIn",
     "CampaignOut",
     "CampaignPage",
@@ -396,6 +435,9 @@ __all__ = [
     "ItemOut",
     "MediaItemOut",
     "MediaItemPage",
+    "OptOutOut",
+    "OptOutPage",
+    "OptOutsAddedOut",
     "PageOut",
     "RegisterSessionIn",
     "SessionOut",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from campaigns.api.models import AppendContactsIn, CreateContactListIn, ErrorOut
+from campaigns.api.models import AddOptOutsIn, AppendContactsIn, CreateContactListIn, ErrorOut
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -77,25 +77,35 @@ _CSV_BODY = {
     "1,000 rows. For POST /contact-lists the name comes from `?name=` and the default "
     "country from `?defaultCountry=`.",
 }
+_OPT_OUTS_CSV_BODY = {
+    "type": "string",
+    "description": "CSV: one number per line, or a header line with a `phoneNumber` column (other "
+    "columns ignored), at most 1,000 numbers; `?defaultCountry=` for national formats.",
+}
+# Every body read by its route, with its CSV form.
+UPLOADS: dict[tuple[str, str], tuple[type[BaseModel], dict[str, str]]] = {
+    **{route: (model, _CSV_BODY) for route, model in CONTACT_UPLOADS.items()},
+    ("/opt-outs", "post"): (AddOptOutsIn, _OPT_OUTS_CSV_BODY),
+}
 
 
 def complete_openapi_document(schema: dict[str, Any]) -> str:
     """The generated document, completed with what the generator cannot see (the
-    contact uploads' JSON and CSV bodies, the document's own route) and without its
-    unused validation-error schemas; as deterministic JSON text."""
+    JSON and CSV bodies of contact and opt-out uploads, the document's own route) and
+    without its unused validation-error schemas; as deterministic JSON text."""
     from pydantic.json_schema import models_json_schema
 
     _, definitions = models_json_schema(
-        [(model, "validation") for model in CONTACT_UPLOADS.values()],
+        [(model, "validation") for model, _ in UPLOADS.values()],
         ref_template="#/components/schemas/{model}",
     )
     schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
-    for (path, method), model in CONTACT_UPLOADS.items():
+    for (path, method), (model, csv_body) in UPLOADS.items():
         schema["paths"][path][method]["requestBody"] = {
             "required": True,
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-                "text/csv": {"schema": _CSV_BODY},
+                "text/csv": {"schema": csv_body},
             },
         }
     schema["paths"]["/openapi.json"] = {
