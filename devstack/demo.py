@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from campaigns.api.media_urls import set_resolver, system_resolver
 from devstack.stack import DRY_RUN_PREFIX, LocalStack, configure_logging
 
 USER = "demo-alice"
@@ -28,6 +29,9 @@ TEMPLATE = "Hi {Name}! Our spring sale starts today. See you soon, {name}."
 SECOND_TEMPLATE = "{NAME}, the spring sale ends tonight."
 DEFAULT_NAME = "friend"
 MEDIA_URL = "https://example.com/media/spring-sale.jpg"
+# example.com's public address: the API resolves a media URL's host before accepting
+# it, and the demo must run offline, so its one media host is answered from here.
+MEDIA_HOST_ADDRESS = "93.184.215.14"
 MIN_DELAY_MS = 60
 MAX_DELAY_MS = 140
 FINAL = {"Completed", "Failed", "Cancelled"}
@@ -306,6 +310,9 @@ def main(contacts: int = 25) -> int:
     logging.getLogger("devstack").setLevel(logging.WARNING)
     lines = _DryRunLines()
     functions_logger.addHandler(lines)
+    set_resolver(
+        lambda name, port: [MEDIA_HOST_ADDRESS] if name == "example.com" else system_resolver(name, port)
+    )
 
     began = time.monotonic()
     print("Starting the local stack (embedded DynamoDB, dry-run sender)...", flush=True)

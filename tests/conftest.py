@@ -30,6 +30,7 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 
 from campaigns import config  # noqa: E402
+from campaigns.api.media_urls import set_resolver  # noqa: E402
 from campaigns.data import models  # noqa: E402
 from campaigns.invoker import RecordingInvoker, set_default_invoker  # noqa: E402
 from devstack.dynamodb import AtomicMotoServer  # noqa: E402
@@ -38,6 +39,12 @@ from tests.builders import Builder  # noqa: E402
 from tests.fakewaha import fake_waha  # noqa: E402, F401
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+# Media URLs are resolved when they are accepted. No test depends on the network:
+# every host name resolves to one public address (example.com's) unless a test pins
+# its own answers (tests/test_media_urls.py).
+PUBLIC_TEST_ADDRESS = "93.184.215.14"
+set_resolver(lambda name, port: [PUBLIC_TEST_ADDRESS])
 
 
 @pytest.fixture(scope="session")

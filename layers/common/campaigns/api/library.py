@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from campaigns.api.errors import summarise
+from campaigns.api.media_urls import require_public_media_url
 from campaigns.api.models import (
     ContactListOut,
     ContactListPage,
@@ -144,6 +145,7 @@ def list_templates(user_id: str, limit: int, token: str | None) -> TemplatePage:
 def create_media_item(
     user_id: str, name: str, storage_path: str, mime_type: str, now: datetime
 ) -> MediaItemOut:
+    require_public_media_url(storage_path)
     return MediaItemOut.from_item(media.create(user_id, name, storage_path, mime_type, now))
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AwareDatetime,
@@ -31,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from campaigns.api.send_window_models import SendWindowIn, SendWindowOut
 from campaigns.config import settings
+from campaigns.domain.media_urls import media_host
 from campaigns.domain.phones import normalise_country
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 from campaigns.timeutil import to_iso
@@ -155,7 +155,8 @@ class CreateMediaItemIn(RequestModel):
         str,
         Field(
             max_length=2048,
-            description="An https URL WAHA can fetch.",
+            description="An https URL of a public host WAHA can fetch (no credentials, no internal, "
+            "private or loopback address, before or after DNS resolution).",
             examples=["https://cdn.example.com/a.jpg"],
         ),
     ]
@@ -164,9 +165,7 @@ class CreateMediaItemIn(RequestModel):
     @field_validator("storage_path")
     @classmethod
     def _https_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in value):
-            raise ValueError("must be an https URL")
+        media_host(value)  # the rules a URL alone breaks; its name is resolved later
         return value
 
     @field_validator("mime_type")
