@@ -44,12 +44,12 @@ log = logging.getLogger("devstack.api")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
-PUBLIC_ROUTES = frozenset({"/health", "/openapi.json"})
+PUBLIC_ROUTES = frozenset({"/health", "/openapi.json", "/docs"})
 AUTH_ROUTES = frozenset({"/local-auth/authorize", "/local-auth/token", "/local-auth/logout"})
 CONFIG_PATH = "/config.json"
 API_TIMEOUT_MS = 29_000  # the API function's timeout in template.yaml
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-CORS_ALLOW_METHODS = "GET,POST,OPTIONS"
+CORS_ALLOW_METHODS = "GET,POST,DELETE,OPTIONS"
 CORS_ALLOW_HEADERS = "authorization,content-type"
 CORS_MAX_AGE = "600"
 
@@ -150,7 +150,7 @@ class LocalApiServer:
             static = self.static_file(raw_path)
             if static is not None:
                 return "static", static
-        if method in ("GET", "POST") and raw_path.strip("/"):
+        if method in ("GET", "POST", "DELETE") and raw_path.strip("/"):
             return "api", (f"{method} /{{proxy+}}", {"proxy": unquote(raw_path[1:])}, True)
         return "none", None
 

@@ -55,6 +55,16 @@ EXPECTED_STATUS = {
     "api-add-opt-outs.json": 200,
     "api-add-opt-outs-csv.json": 200,
     "api-remove-opt-out.json": 204,
+    "api-export-deliveries.json": 200,
+    "api-send-test-message.json": 202,
+    # The sample campaign is Scheduled: not final, so it cannot be retried, and it
+    # holds its list and template; never started, so it can be deleted.
+    "api-retry-campaign.json": 409,
+    "api-delete-contact-list.json": 409,
+    "api-delete-message-template.json": 409,
+    "api-delete-media-item.json": 204,
+    "api-delete-campaign.json": 204,
+    "api-docs.json": 200,
 }
 API_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("api-*.json"))
 
@@ -130,7 +140,10 @@ def test_sample_event_gets_its_answer(tables, invoker, name):
     answer = invoke(event)
 
     assert answer.status == EXPECTED_STATUS[name], answer.text
-    assert answer.json is not None or answer.status == 204
+    if answer.headers.get("Content-Type", "").startswith("text/"):  # the CSV export, Swagger UI
+        assert answer.text
+    else:
+        assert answer.json is not None or answer.status == 204
     if name in ("api-run.json", "api-resume.json"):
         assert invoker.events == [runner_event(CAMPAIGN_ID)]
     else:
@@ -142,6 +155,6 @@ def test_sample_events_are_payload_2_0_with_the_authorizers_claims():
         event = load_event(name)
         assert event["version"] == "2.0"
         assert event["rawPath"] == event["requestContext"]["http"]["path"]
-        public = event["rawPath"] in ("/health", "/openapi.json")
+        public = event["rawPath"] in ("/health", "/openapi.json", "/docs")
         claims = event["requestContext"].get("authorizer", {}).get("jwt", {}).get("claims", {})
         assert (claims.get("sub") == SUB) != public, name

@@ -16,6 +16,7 @@ from tests.api_events import ApiClient
 CONTRACT_ROUTES = [
     ("get", "/health", "200"),
     ("get", "/openapi.json", "200"),
+    ("get", "/docs", "200"),
     ("post", "/contact-lists", "201"),
     ("post", "/contact-lists/{list_id}/contacts", "200"),
     ("get", "/contact-lists", "200"),
@@ -34,6 +35,13 @@ CONTRACT_ROUTES = [
     ("post", "/campaigns/{campaign_id}/pause", "200"),
     ("post", "/campaigns/{campaign_id}/cancel", "200"),
     ("get", "/campaigns/{campaign_id}/deliveries", "200"),
+    ("get", "/campaigns/{campaign_id}/deliveries.csv", "200"),
+    ("post", "/campaigns/{campaign_id}/test", "202"),
+    ("post", "/campaigns/{campaign_id}/retry", "201"),
+    ("delete", "/campaigns/{campaign_id}", "204"),
+    ("delete", "/contact-lists/{list_id}", "204"),
+    ("delete", "/message-templates/{template_id}", "204"),
+    ("delete", "/media-items/{media_id}", "204"),
 ]
 
 
@@ -73,7 +81,7 @@ def test_the_api_needs_a_bearer_jwt_except_for_health_and_the_document(document)
     }
     assert document["security"] == [{"bearerAuth": []}]
     for _, path, operation in operations(document):
-        public = path in ("/health", "/openapi.json")
+        public = path in ("/health", "/openapi.json", "/docs")
         assert (operation.get("security") == [{}]) == public, path
         assert ("401" in operation["responses"]) != public, path
 

@@ -177,6 +177,28 @@ def drive_campaigns(stack: Any) -> None:
     alice.ok("POST", f"/campaigns/{cancelled['id']}/cancel")
     alice.ok("GET", "/campaigns")
     alice.ok("GET", f"/campaigns/{cancelled['id']}")
+    drive_library_actions(alice, done, [listed["id"], template["id"], extra.get("mediaLibraryItemId")])
+
+
+def drive_library_actions(alice: ApiClient, done: dict[str, Any], library: list[str | None]) -> None:
+    """A finished campaign exported, tested, retried and deleted; then its list, template and media."""
+    from campaigns.data.models import Delivery  # the test's own write, not the API's
+
+    assert alice.request("GET", f"/campaigns/{done['id']}/deliveries.csv").status_code == 200
+    assert (
+        alice.request("POST", f"/campaigns/{done['id']}/test", {"phoneNumber": "+15550709998"}).status_code
+        == 202
+    )
+    Delivery(done["id"], 0).update(actions=[Delivery.status.set("Failed")])
+    retried = alice.ok("POST", f"/campaigns/{done['id']}/retry", {"statuses": ["Failed"]}, 201)
+    for campaign_id in (retried["id"], done["id"]):
+        assert alice.request("DELETE", f"/campaigns/{campaign_id}").status_code == 204
+    assert alice.request("DELETE", f"/contact-lists/{retried['contactListId']}").status_code == 204
+    list_id, template_id, media_id = library
+    assert alice.request("DELETE", f"/contact-lists/{list_id}").status_code == 204
+    assert alice.request("DELETE", f"/message-templates/{template_id}").status_code == 204
+    if media_id:
+        assert alice.request("DELETE", f"/media-items/{media_id}").status_code == 204
 
 
 def test_every_dynamodb_call_of_every_function_is_allowed_by_its_role(
@@ -204,7 +226,7 @@ def test_the_check_itself_refuses_what_a_role_does_not_grant(transformed: dict[s
 
     assert ("dynamodb:Query", "CampaignsTable", True) in api
     assert ("dynamodb:PutItem", "DeliveriesTable", False) not in api
-    assert ("dynamodb:DeleteItem", "CampaignsTable", False) not in api
+    assert ("dynamodb:DeleteItem", "DeliveriesTable", False) not in api
     assert ("dynamodb:PutItem", "DeliveriesTable", False) in runner
     assert ("dynamodb:UpdateItem", "ContactsTable", False) not in runner
     assert iam_requests(

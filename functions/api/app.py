@@ -15,9 +15,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConf
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from campaigns.api import openapi
 from campaigns.api.bodies import load_json_body
 from campaigns.api.errors import register_error_handlers, unauthorized_answer
-from campaigns.api.openapi import openapi_document as build_openapi_document
 from campaigns.config import settings
 from campaigns.observability import logger, metrics, tracer
 
@@ -28,7 +28,7 @@ else:  # Lambda: app.py is a top-level module next to routes/
     from routes import campaigns, contact_lists, media, meta, optouts, sessions, templates
     from routes.params import dig, user_id_from
 
-PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json")})
+PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")})
 
 cors = CORSConfig(
     allow_origin=settings().frontend_origin, allow_headers=["Authorization", "Content-Type"], max_age=600
@@ -37,6 +37,7 @@ app = APIGatewayHttpResolver(enable_validation=True, cors=cors, json_body_deseri
 register_error_handlers(app)
 for resource in (meta, contact_lists, templates, media, sessions, campaigns, optouts):
     app.include_router(resource.router)
+openapi.enable_docs(app)  # GET /docs: Swagger UI
 
 
 @app.get("/openapi.json", tags=["meta"], security=[{}], include_in_schema=False)
@@ -47,7 +48,7 @@ def openapi_json():
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
     """The OpenAPI 3.1 document of this API, as JSON text (deterministic)."""
-    return build_openapi_document(app)
+    return openapi.openapi_document(app)
 
 
 def _needs_caller(event: Mapping[str, Any]) -> bool:

@@ -1,22 +1,34 @@
-"""Campaigns: create, list, show, the user's commands (run, resume, pause, cancel)
-and the per-contact delivery log."""
+"""Campaigns: create, list, show, the user's commands (run, resume, pause, cancel),
+the per-contact delivery log and its CSV export, a test send, a retry, and delete."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.api import campaigns as campaign_service
-from campaigns.api.models import CampaignOut, CampaignPage, CreateCampaignIn, DeliveryPage
-from campaigns.api.openapi import answers
+from campaigns.api import deletes, exports, retries, test_sends
+from campaigns.api.models import (
+    CampaignOut,
+    CampaignPage,
+    CreateCampaignIn,
+    DeliveryPage,
+    ExportLinkOut,
+    RetryCampaignIn,
+    SendTestIn,
+    SendTestOut,
+)
+from campaigns.api.openapi import answers, deletion_answers, error_answers
 from campaigns.data.pagination import DEFAULT_LIMIT
 from campaigns.domain.statuses import DeliveryStatus
 from campaigns.observability import metrics
 from campaigns.timeutil import utcnow
 
+from .deletions import deleted
 from .params import Limit, NextToken, caller
 
 router = Router()
@@ -124,3 +136,69 @@ def list_deliveries(
     next_token: NextToken = None,
 ) -> DeliveryPage:
     return campaign_service.list_deliveries(caller(router), campaign_id, status, limit, next_token)
+
+
+@router.get(
+    "/campaigns/<campaign_id>/deliveries.csv",
+    operation_id="exportDeliveries",
+    tags=["campaigns"],
+    summary="The whole per-contact log as CSV (cells a spreadsheet could run are prefixed with ')",
+    responses={
+        200: {
+            "description": "The CSV: contactIndex, phoneNumber, status, messageId, ack, error, at",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        303: {
+            "description": "Too large to answer inline: Location (and url) is a presigned download link",
+            "content": {"application/json": {"model": ExportLinkOut}},
+        },
+        **error_answers(401, 404, 422, 500),
+    },
+)
+def export_deliveries(campaign_id: str):
+    export = exports.export_deliveries(caller(router), campaign_id, utcnow())
+    disposition = {"Content-Disposition": f'attachment; filename="{export.filename}"'}
+    if export.body is not None:
+        return Response(200, "text/csv; charset=utf-8", export.body, headers=disposition)
+    link = ExportLinkOut(url=export.url or "", expires_at=export.expires_at)
+    headers = {"Location": link.url, "Cache-Control": "no-store"}
+    return Response(303, content_types.APPLICATION_JSON, link.model_dump_json(by_alias=True), headers=headers)
+
+
+@router.post(
+    "/campaigns/<campaign_id>/test",
+    operation_id="sendTestMessage",
+    status_code=202,
+    tags=["campaigns"],
+    summary="Send the campaign's message (with defaultNameValue and its media) to one number now; "
+    "10 a day per campaign, not counted in its progress",
+    responses=answers(202, "Sent (or, in a dry run, logged)", 400, 404, 409, 422, 429),
+)
+def send_test(campaign_id: str, body: SendTestIn) -> SendTestOut:
+    return test_sends.send_test(caller(router), campaign_id, body.phone_number, utcnow())
+
+
+@router.post(
+    "/campaigns/<campaign_id>/retry",
+    operation_id="retryCampaign",
+    status_code=201,
+    tags=["campaigns"],
+    summary="A new Scheduled campaign over the contacts of a final campaign whose deliveries have "
+    "these statuses (Unknown only with confirmUnknown)",
+    responses=answers(201, "The new campaign (it waits for POST /run)", 400, 404, 409, 422),
+)
+def retry_campaign(campaign_id: str, body: RetryCampaignIn) -> CampaignOut:
+    campaign = retries.retry_campaign(caller(router), campaign_id, body, utcnow())
+    _count("CampaignRetried")
+    return campaign
+
+
+@router.delete(
+    "/campaigns/<campaign_id>",
+    operation_id="deleteCampaign",
+    tags=["campaigns"],
+    summary="Delete a final or never-started campaign and its deliveries",
+    responses=deletion_answers(404, 409, resumable=True),
+)
+def delete_campaign(campaign_id: str):
+    return deleted(deletes.delete_campaign(caller(router), campaign_id, utcnow()))

@@ -1,4 +1,4 @@
-"""Contact lists: create (JSON or CSV), append, read, list."""
+"""Contact lists: create (JSON or CSV), append, read, list, delete."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from campaigns.api import library
+from campaigns.api import deletes, library
 from campaigns.api.bodies import parse_contacts_request
 from campaigns.api.models import AppendContactsIn, ContactListOut, ContactListPage, CreateContactListIn
-from campaigns.api.openapi import answers
+from campaigns.api.openapi import answers, deletion_answers
 from campaigns.data.pagination import DEFAULT_LIMIT
 from campaigns.timeutil import utcnow
 
+from .deletions import deleted
 from .params import Limit, NextToken, caller, content_type
 
 router = Router()
@@ -76,3 +77,14 @@ def list_contact_lists(limit: Limit = DEFAULT_LIMIT, next_token: NextToken = Non
 )
 def get_contact_list(list_id: str) -> ContactListOut:
     return library.get_contact_list(caller(router), list_id)
+
+
+@router.delete(
+    "/contact-lists/<list_id>",
+    operation_id="deleteContactList",
+    tags=["contact lists"],
+    summary="Delete the list and every contact in it (refused while an unfinished campaign uses it)",
+    responses=deletion_answers(404, 409, resumable=True),
+)
+def delete_contact_list(list_id: str):
+    return deleted(deletes.delete_contact_list(caller(router), list_id, utcnow()))

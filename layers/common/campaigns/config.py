@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     runner_function_name: str | None = None
     # The dashboard's origin, for the API's CORS headers.
     frontend_origin: str = "*"
+    # Exports (GET /campaigns/{id}/deliveries.csv): a CSV larger than the inline limit
+    # goes to this bucket and the answer links to it; unset (the local stack), every
+    # export is answered inline. S3_ENDPOINT: an S3-compatible endpoint (tests).
+    exports_bucket: str | None = None
+    s3_endpoint: str | None = None
+    export_inline_limit_bytes: int = Field(4_000_000, ge=1)
 
     # WAHA; unset base URL = the dry-run sender.
     waha_base_url: str | None = None

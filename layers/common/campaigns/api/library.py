@@ -36,6 +36,7 @@ from campaigns.api.models import (
 )
 from campaigns.data import contact_lists, media, sessions, templates
 from campaigns.data.contact_lists import ContactRow
+from campaigns.data.erasure import forget_contacts
 from campaigns.data.models import ContactList
 from campaigns.domain.errors import Invalid, NotFound, WrongState
 from campaigns.domain.phones import PhoneNumberRefused, to_e164
@@ -90,6 +91,11 @@ def append_contacts(
     _refuse_duplicates(rows, existing=contact_lists.phone_numbers(list_id))
     start = contact_lists.reserve(contact_list, len(rows), now)
     contact_lists.write_contacts(list_id, start, rows)
+    if contact_lists.get(user_id, list_id) is None:
+        # The list's deletion started meanwhile and may have passed these indexes:
+        # the append takes its own contacts away rather than leave them behind.
+        forget_contacts(list_id, start, len(rows))
+        raise NotFound("Contact list not found")
     return ContactListOut.from_item(contact_list)
 
 

@@ -30,10 +30,11 @@ from pydantic.alias_generators import to_camel
 
 from campaigns.api.send_window_models import SendWindowIn, SendWindowOut
 from campaigns.config import settings
+from campaigns.domain.eta import Progress, estimated_finish
 from campaigns.domain.media_urls import media_host
 from campaigns.domain.phones import normalise_country
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
-from campaigns.timeutil import to_iso
+from campaigns.timeutil import to_iso, utcnow
 
 if TYPE_CHECKING:
     from campaigns.data.models import WhatsAppSession
@@ -239,6 +240,40 @@ class CreateCampaignIn(RequestModel):
         return self
 
 
+class SendTestIn(RequestModel):
+    phone_number: Annotated[
+        str,
+        Field(
+            max_length=64,
+            description="Where to send the test: starting with + or 00 and the country code.",
+            examples=["+15551234567"],
+        ),
+    ]
+
+
+RetryableStatus = Literal[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN]
+
+
+class RetryCampaignIn(RequestModel):
+    statuses: Annotated[
+        list[RetryableStatus],
+        Field(min_length=1, max_length=2, description="Retry the contacts whose deliveries have these."),
+    ]
+    confirm_unknown: Annotated[
+        StrictBool,
+        Field(description="Required to retry Unknown deliveries: those messages may have been delivered."),
+    ] = False
+
+    @model_validator(mode="after")
+    def _unknown_confirmed(self) -> RetryCampaignIn:
+        if DeliveryStatus.UNKNOWN in self.statuses and not self.confirm_unknown:
+            raise ValueError(
+                "Unknown deliveries may have been delivered: retry them only with confirmUnknown: true"
+            )
+        self.statuses = sorted(set(self.statuses), key=list(DeliveryStatus).index)
+        return self
+
+
 # ---------------------------------------------------------------------- responses
 
 
@@ -326,6 +361,28 @@ class CampaignOut(ItemOut):
     batch_size: int | None
     batch_pause_ms: int | None
     send_window: SendWindowOut | None = None
+    eta_at: Timestamp | None = Field(
+        None,
+        description="While Running: when the last contact should be sent, from the contacts left, "
+        "the pacing (the middle of minDelayMs..maxDelayMs each), batch pauses and any wait.",
+    )
+
+    @classmethod
+    def from_item(cls, item: object) -> CampaignOut:
+        out = cls.model_validate(item)
+        if out.status is not CampaignStatus.RUNNING:
+            return out
+        progress = Progress(
+            total_contacts=out.total_contacts,
+            last_processed_contact_index=out.last_processed_contact_index,
+            min_delay_ms=out.min_delay_ms,
+            max_delay_ms=out.max_delay_ms,
+            batch_size=out.batch_size,
+            batch_pause_ms=out.batch_pause_ms,
+            sent_in_batch=int(getattr(item, "sent_in_batch", 0) or 0),
+            waiting_until=getattr(item, "waiting_until", None),
+        )
+        return out.model_copy(update={"eta_at": to_iso(estimated_finish(progress, utcnow()))})
 
 
 class DeliveryOut(ItemOut):
@@ -335,6 +392,22 @@ class DeliveryOut(ItemOut):
     message_id: str | None
     error: str | None
     at: Timestamp
+
+
+class SendTestOut(ResponseModel):
+    phone_number: str = Field(description="The number the test went to, in E.164.")
+    message_id: str | None = Field(description="WhatsApp's id of the test message (none in a dry run).")
+    sent_today: int = Field(description="Test sends of this campaign today (UTC), this one included.")
+    left_today: int
+
+
+class DeletionPendingOut(ResponseModel):
+    message: str = Field(description="The item is gone from every listing; DELETE it again to finish.")
+
+
+class ExportLinkOut(ResponseModel):
+    url: str = Field(description="A presigned download link to the CSV.")
+    expires_at: Timestamp
 
 
 class PageOut(ResponseModel):
@@ -427,9 +500,11 @@ __all__ = [
     "CreateContactListIn",
     "CreateMediaItemIn",
     "CreateTemplateIn",
+    "DeletionPendingOut",
     "DeliveryOut",
     "DeliveryPage",
     "ErrorOut",
+    "ExportLinkOut",
     "HealthOut",
     "ItemOut",
     "MediaItemOut",
@@ -439,6 +514,9 @@ __all__ = [
     "OptOutsAddedOut",
     "PageOut",
     "RegisterSessionIn",
+    "RetryCampaignIn",
+    "SendTestIn",
+    "SendTestOut",
     "SessionOut",
     "SessionPage",
     "TemplateOut",

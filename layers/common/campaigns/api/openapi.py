@@ -19,24 +19,34 @@ API_TITLE = "WhatsApp Campaign Runner API"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = (
     "Contact lists, templates, WhatsApp sessions and campaigns sent through WAHA. "
-    "Every route but /health and /openapi.json needs a JWT bearer token; errors are "
+    "Every route but /health, /openapi.json and /docs needs a JWT bearer token; errors are "
     '`{"message": ..., "details"?: [...]}`.'
 )
 
 
-def openapi_document(app: APIGatewayHttpResolver) -> str:
-    """The OpenAPI 3.1 document of `app`'s routes, as JSON text."""
+def _document_settings() -> dict[str, Any]:
+    """What the generated document says about itself and its security, for both its uses."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    generated = app.get_openapi_json_schema(
-        title=API_TITLE,
-        version=API_VERSION,
-        description=API_DESCRIPTION,
-        security_schemes={
+    return {
+        "title": API_TITLE,
+        "version": API_VERSION,
+        "description": API_DESCRIPTION,
+        "security_schemes": {
             "bearerAuth": HTTPBearer(bearerFormat="JWT", description="The JWT's sub is the user")
         },
-        security=[{"bearerAuth": []}],
-    )
+        "security": [{"bearerAuth": []}],
+    }
+
+
+def enable_docs(app: APIGatewayHttpResolver) -> None:
+    """GET /docs: Swagger UI (public, like /openapi.json), where a token can be entered."""
+    app.enable_swagger(path="/docs", **_document_settings())
+
+
+def openapi_document(app: APIGatewayHttpResolver) -> str:
+    """The OpenAPI 3.1 document of `app`'s routes, as JSON text."""
+    generated = app.get_openapi_json_schema(**_document_settings())
     return complete_openapi_document(json.loads(generated))
 
 
@@ -46,6 +56,7 @@ _ERROR_DESCRIPTIONS = {
     404: "Not found, or not yours",
     409: "Wrong state for this action",
     422: "Validation failed",
+    429: "Over a quota",
     500: "Unexpected error (a bug or an outage, never the request's fault)",
 }
 
@@ -63,6 +74,20 @@ def answers(status: int, description: str, *errors: int, authed: bool = True) ->
     route can give (the generator's own 422/500 entries describe another error shape)."""
     codes = {*errors, 422, 500} | ({401} if authed else set())
     return {status: {"description": description}, **error_answers(*sorted(codes))}
+
+
+def deletion_answers(*errors: int, resumable: bool = False) -> dict[int, dict[str, Any]]:
+    """A DELETE's answers: 204 when done; with `resumable`, 202 when the item is gone
+    from every read but its contents must be finished by another DELETE."""
+    from campaigns.api.models import DeletionPendingOut
+
+    pending = {
+        202: {
+            "description": "Deletion under way (the item is already gone for every read): DELETE again to finish",
+            "content": {"application/json": {"model": DeletionPendingOut}},
+        }
+    }
+    return {**answers(204, "Deleted", *errors), **(pending if resumable else {})}
 
 
 # Bodies these routes read themselves (they also accept text/csv), so the generator
@@ -108,6 +133,15 @@ def complete_openapi_document(schema: dict[str, Any]) -> str:
                 "text/csv": {"schema": csv_body},
             },
         }
+    schema["paths"]["/docs"] = {
+        "get": {
+            "summary": "Swagger UI for this document",
+            "operationId": "docs",
+            "tags": ["meta"],
+            "security": [{}],
+            "responses": {"200": {"description": "An HTML page", "content": {"text/html": {}}}},
+        }
+    }
     schema["paths"]["/openapi.json"] = {
         "get": {
             "summary": "This document",
@@ -119,6 +153,9 @@ def complete_openapi_document(schema: dict[str, Any]) -> str:
             },
         }
     }
+    for item in schema["paths"].values():  # a 204 has no body to describe
+        for operation in item.values():
+            operation.get("responses", {}).get("204", {}).pop("content", None)
     _drop_unused_schemas(schema)
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -148,4 +185,11 @@ def _drop_unused_schemas(schema: dict[str, Any]) -> None:
         del schemas[name]
 
 
-__all__ = ["answers", "complete_openapi_document", "error_answers", "openapi_document"]
+__all__ = [
+    "answers",
+    "complete_openapi_document",
+    "deletion_answers",
+    "enable_docs",
+    "error_answers",
+    "openapi_document",
+]

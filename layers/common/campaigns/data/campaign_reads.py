@@ -18,7 +18,8 @@ class CampaignReads:
 
     def get_owned_campaign(self, campaign_id: str, user_id: str) -> Campaign:
         campaign = self.get_campaign(campaign_id)
-        if campaign is None or campaign.user_id != user_id:
+        # One being deleted (DELETE /campaigns/{id}) is gone for its owner already.
+        if campaign is None or campaign.user_id != user_id or campaign.deleting_at is not None:
             raise CampaignNotFound(campaign_id)
         return campaign
 

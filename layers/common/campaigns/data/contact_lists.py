@@ -2,7 +2,8 @@
 
 A list is keyed by (userId, id), so another user's list is simply not found. Its
 contacts sit at stable 0-based indexes; `reserve` takes an index range with one
-atomic ADD on `contactCount`, so concurrent appends never overlap.
+atomic ADD on `contactCount`, so concurrent appends never overlap. A list whose
+deletion has started (`deletingAt`, see `campaigns.data.erasure`) reads as gone.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pynamodb.exceptions import UpdateError
+
+from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import Contact, ContactList
 from campaigns.data.owned_items import get_owned, new_id, owned_page
 from campaigns.data.pagination import Page
+from campaigns.domain.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,15 @@ class ContactRow:
 
 
 def get(user_id: str, list_id: str) -> ContactList | None:
-    return get_owned(ContactList, user_id, list_id, consistent_read=True)
+    item = get_owned(ContactList, user_id, list_id, consistent_read=True)
+    return None if item is None or item.deleting_at is not None else item
 
 
 def page(user_id: str, limit: int, token: str | None) -> Page[ContactList]:
-    """The user's lists, newest first."""
-    return owned_page(ContactList, user_id, limit, token)
+    """The user's lists, newest first (one being deleted is left out; the page may then
+    be shorter, its token still leads on)."""
+    found = owned_page(ContactList, user_id, limit, token)
+    return Page([item for item in found.items if item.deleting_at is None], found.next_token)
 
 
 def create(
@@ -55,10 +63,15 @@ def reserve(contact_list: ContactList, count: int, now: datetime) -> int:
     """Take `count` indexes after the list's last contact; returns the first. `contact_list`
     is updated to the list as it is after the reservation."""
     # ADD is atomic: concurrent appends each get their own range of indexes.
-    contact_list.update(
-        actions=[ContactList.contact_count.add(count), ContactList.updated_at.set(now)],
-        condition=ContactList.id.exists(),
-    )
+    try:
+        contact_list.update(
+            actions=[ContactList.contact_count.add(count), ContactList.updated_at.set(now)],
+            condition=ContactList.id.exists() & ContactList.deleting_at.does_not_exist(),
+        )
+    except UpdateError as exc:
+        if conditional_failure(exc):
+            raise NotFound("Contact list not found") from exc
+        raise
     return int(contact_list.contact_count) - count
 
 

@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -109,6 +110,11 @@ class Campaign(Model):
     # WAHA and WhatsApp deduplicate it.
     pending_message_id = UnicodeAttribute(null=True, attr_name="pendingMessageId")
     pending_message_index = NumberAttribute(null=True, attr_name="pendingMessageIndex")
+    # DELETE of a final campaign: hidden from here on, then its deliveries go, then the item.
+    deleting_at = UTCDateTimeAttribute(null=True, attr_name="deletingAt")
+    # POST /campaigns/{id}/test: sends on `testSendDay` (UTC), against a daily quota.
+    test_send_day = UnicodeAttribute(null=True, attr_name="testSendDay")
+    test_send_count = NumberAttribute(null=True, attr_name="testSendCount")
 
     by_user = CampaignsByUser()
     by_status_due = CampaignsByStatusDue()
@@ -127,6 +133,12 @@ class ContactList(Model):
     contact_count = NumberAttribute(default=0, attr_name="contactCount")
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     updated_at = UTCDateTimeAttribute(null=True, attr_name="updatedAt")
+    # Set when its deletion starts: the list reads as gone while its contacts are deleted.
+    deleting_at = UTCDateTimeAttribute(null=True, attr_name="deletingAt")
+    # The campaigns created over this item, and a count that grows with each: a delete
+    # checks their statuses, then deletes only if the count is still the one it read.
+    campaign_ids = UnicodeSetAttribute(null=True, attr_name="campaignIds")
+    use_count = NumberAttribute(null=True, attr_name="useCount")
 
 
 class Contact(Model):
@@ -151,6 +163,10 @@ class MessageTemplate(Model):
     name = UnicodeAttribute()
     text_content = UnicodeAttribute(attr_name="textContent")
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    # The campaigns created over this item, and a count that grows with each: a delete
+    # checks their statuses, then deletes only if the count is still the one it read.
+    campaign_ids = UnicodeSetAttribute(null=True, attr_name="campaignIds")
+    use_count = NumberAttribute(null=True, attr_name="useCount")
 
 
 class MediaLibraryItem(Model):
@@ -163,6 +179,10 @@ class MediaLibraryItem(Model):
     storage_path = UnicodeAttribute(attr_name="storagePath")
     mime_type = UnicodeAttribute(attr_name="mimeType")
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
+    # The campaigns created over this item, and a count that grows with each: a delete
+    # checks their statuses, then deletes only if the count is still the one it read.
+    campaign_ids = UnicodeSetAttribute(null=True, attr_name="campaignIds")
+    use_count = NumberAttribute(null=True, attr_name="useCount")
 
 
 class Delivery(Model):

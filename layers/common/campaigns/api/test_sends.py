@@ -1,0 +1,153 @@
+"""POST /campaigns/{id}/test: the campaign's message, personalised with its
+`defaultNameValue` and with its media, sent now to one number through the
+campaign's WhatsApp session, so its owner can see it on their own phone.
+
+- At most `TEST_SENDS_PER_DAY` per campaign and UTC day (QuotaExceeded after), a
+  conditional counter on the campaign (`campaigns.data.test_sends`); a send that
+  never went out is given back. The campaign's progress and counters are untouched.
+- While the campaign is Running, a test is refused (WrongState, with the wait in
+  `details`) until `minDelayMs` has passed since the campaign's last send, so the
+  number never sends closer than the campaign's own pacing. Refusing rather than
+  waiting keeps the request short; the answer says when to try again.
+- WAHA's failures are the sender's outcomes, answered as 422 (the number) or 409
+  (the session or WAHA cannot send now), with reasons that name no internal address.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from campaigns.api.models import SendTestOut
+from campaigns.data import media, templates, test_sends
+from campaigns.data.campaign_reads import CampaignReads
+from campaigns.data.models import Campaign
+from campaigns.data.owned_items import plausible_id
+from campaigns.domain.errors import CampaignNotFound, Invalid, WrongState
+from campaigns.domain.personalise import render_message
+from campaigns.domain.phones import PhoneNumberRefused, to_e164
+from campaigns.domain.statuses import CampaignStatus
+from campaigns.observability import logger
+from campaigns.sending.factory import build_sender
+from campaigns.sending.sender import (
+    ContactRejected,
+    Media,
+    OutgoingMessage,
+    SendDeferred,
+    Sender,
+    SendError,
+    SendNotAttempted,
+    SendUnconfirmed,
+)
+
+TEST_SENDS_PER_DAY = 10
+_ADDRESS = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b|\blocalhost(?::\d+)?\b", re.I
+)
+
+
+def send_test(
+    user_id: str, campaign_id: str, phone_number: str, now: datetime, sender: Sender | None = None
+) -> SendTestOut:
+    campaign = _campaign(user_id, campaign_id)
+    number = _number(phone_number)
+    _refuse_inside_pacing(campaign, now)
+    message = _message(campaign, number)
+    day = now.date().isoformat()
+    used = test_sends.take(campaign.id, user_id, day, TEST_SENDS_PER_DAY)
+    try:
+        result = (sender or build_sender()).send(message)
+    except SendUnconfirmed as exc:  # it may have gone out: it stays counted
+        raise _refusal(exc) from None
+    except (SendNotAttempted, ContactRejected) as exc:
+        test_sends.give_back(campaign.id, day)
+        raise _refusal(exc) from None
+    except Exception as exc:
+        raise _refusal(exc) from None
+    return SendTestOut(
+        phone_number=number,
+        message_id=result.message_id,
+        sent_today=used,
+        left_today=TEST_SENDS_PER_DAY - used,
+    )
+
+
+def _campaign(user_id: str, campaign_id: str) -> Campaign:
+    if not plausible_id(campaign_id):
+        raise CampaignNotFound(campaign_id)
+    return CampaignReads().get_owned_campaign(campaign_id, user_id)
+
+
+def _number(phone_number: str) -> str:
+    try:
+        return to_e164(phone_number)
+    except PhoneNumberRefused as exc:
+        detail = {"in": "body", "field": "phoneNumber", "message": str(exc)}
+        raise Invalid(f"phoneNumber: {exc}", [detail]) from None
+
+
+def _refuse_inside_pacing(campaign: Campaign, now: datetime) -> None:
+    if campaign.status != CampaignStatus.RUNNING.value or campaign.last_sent_at is None:
+        return
+    elapsed_ms = (now - campaign.last_sent_at).total_seconds() * 1000
+    wait_ms = int(campaign.min_delay_ms) - elapsed_ms
+    if wait_ms > 0:
+        raise WrongState(
+            f"The campaign is sending: a test must wait {wait_ms / 1000:.1f} s after its last message "
+            "(its minimum gap); try again then",
+            [{"retryAfterMs": int(wait_ms) + 1}],
+        )
+
+
+def _message(campaign: Campaign, number: str) -> OutgoingMessage:
+    """The campaign's message for `number`, as the run would send it to a contact without a name."""
+    template = templates.get(campaign.user_id, campaign.message_template_id)
+    if template is None:
+        raise WrongState("The campaign's message template no longer exists")
+    attached = None
+    if campaign.media_library_item_id is not None:
+        item = media.get(campaign.user_id, campaign.media_library_item_id)
+        if item is None:
+            raise WrongState("The campaign's media item no longer exists")
+        filename = item.storage_path.rsplit("/", 1)[-1].split("?", 1)[0] or item.name
+        attached = Media(url=item.storage_path, mime_type=item.mime_type, filename=filename)
+    session = campaign.waha_session
+    if not session or CampaignReads().session_holder(session) != campaign.user_id:
+        raise WrongState("The campaign's WhatsApp number is no longer connected to your account")
+    return OutgoingMessage(
+        session=session,
+        phone_number=number,
+        text=render_message(template.text_content, None, campaign.default_name_value),
+        media=attached,
+        idempotency_key=f"{campaign.id}:test:{uuid.uuid4().hex}",
+    )
+
+
+def _refusal(exc: Exception) -> Invalid | WrongState:
+    """The sender's outcome as the product's error, its reason without internal addresses."""
+    if isinstance(exc, ContactRejected):
+        return Invalid(f"WhatsApp cannot take this number: {_public(exc.reason)}", [{"field": "phoneNumber"}])
+    if isinstance(exc, SendUnconfirmed):
+        return WrongState(
+            "WhatsApp's service did not confirm the test message: it may or may not have been sent"
+        )
+    if isinstance(exc, SendDeferred):
+        return WrongState(
+            "WhatsApp's service cannot be reached right now; nothing was sent. Try again shortly."
+        )
+    if isinstance(exc, SendNotAttempted):
+        return WrongState(f"Nothing was sent: {_public(exc.reason)}")
+    if isinstance(exc, SendError):
+        return WrongState(
+            f"The test message may or may not have been sent: {_public(exc.reason)}. Check the phone."
+        )
+    logger.exception("Test send failed unexpectedly")
+    return WrongState("The test message could not be sent; it may or may not have gone out. Check the phone.")
+
+
+def _public(reason: str) -> str:
+    return _ADDRESS.sub("(WhatsApp service)", reason)
+
+
+__all__ = ["TEST_SENDS_PER_DAY", "send_test"]
