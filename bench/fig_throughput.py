@@ -72,10 +72,10 @@ def _measure(latency_ms: int, contacts: int) -> dict[str, tuple[float, float]]:
 _COMPONENTS = [
     ("DynamoDB requests (pynamodb + botocore + HTTP)", "pynamodb/connection/base.py", "dispatch"),
     ("  of which the HTTP exchange (server time included)", "botocore/endpoint.py", "_send"),
-    ("WAHA requests (WahaClient + requests + HTTP)", "campaigns/waha.py", "_call"),
+    ("WAHA requests (WahaClient + requests + HTTP)", "campaigns/sending/waha_client.py", "_call"),
     ("  of which the HTTP exchange (server time included)", "requests/sessions.py", "send"),
     ("logging (Powertools formatter, JSON)", "logging/__init__.py", "handle"),
-    ("personalising the text", "campaigns/personalise.py", "render_message"),
+    ("personalising the text", "campaigns/domain/personalise.py", "render_message"),
 ]
 
 
@@ -97,7 +97,7 @@ def profile_runner(fake, contacts: int) -> tuple[float, list[list[str]], list[li
     profiler.disable()
     wall = time.perf_counter() - started
     stats = pstats.Stats(profiler)
-    run_total = _cumulative(stats, "campaigns/runner.py", "run")
+    run_total = _cumulative(stats, "campaigns/runner/service.py", "run")
     rows = []
     for label, suffix, name in _COMPONENTS:
         seconds = _cumulative(stats, suffix, name)
