@@ -236,3 +236,30 @@ def test_a_parked_run_shows_until_when_and_why_it_waits(build, alice):
     assert body["status"] == "Running" and body["waitReason"] == "Batch pause"
     waiting = parse_iso(body["waitingUntil"])
     assert timedelta(minutes=9) < waiting - utcnow() <= timedelta(minutes=10)
+
+
+# ------------------------------------------------------------------- opt-outs
+
+
+def test_an_opted_out_contact_is_skipped_and_an_opt_out_mid_run_counts_from_the_next_contact(build):
+    from campaigns.data import optouts
+    from campaigns.data.optouts import NewOptOut
+    from campaigns.domain.optouts import OptOutSource
+
+    campaign = build.campaign(4)
+    numbers = [f"+1555{index:07d}" for index in range(4)]
+    optouts.record(campaign.user_id, NewOptOut(numbers[1], OptOutSource.MANUAL, utcnow()))
+
+    def stop_arrives(message, count) -> None:
+        if count == 0:  # while contact 0 is being sent, contact 3 replies STOP
+            optouts.record(campaign.user_id, NewOptOut(numbers[3], OptOutSource.KEYWORD, utcnow(), "STOP"))
+
+    harness = Harness(sender=RecordingSender(stop_arrives))
+    assert harness.run(campaign.id) is RunResult.COMPLETED
+
+    log = deliveries(campaign)
+    assert [d.status for d in log] == ["Sent", "Skipped", "Sent", "Skipped"]
+    assert "opted out" in log[1].error
+    assert [m.phone_number for m in harness.sender.sent] == [numbers[0], numbers[2]]
+    after = reload(campaign)
+    assert (after.sent_count, after.skipped_count, after.status) == (2, 2, "Completed")

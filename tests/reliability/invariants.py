@@ -11,7 +11,7 @@ sender's), `check` asserts:
   Unknown}, and a Completed campaign has exactly one for every contact;
 - the handled contacts are 0..n-1 with none skipped, and `lastProcessedContactIndex`
   is n-1 (None before the first contact and once Completed);
-- sentCount, failedCount and unknownCount equal the deliveries by status;
+- sentCount, failedCount, unknownCount and skippedCount equal the deliveries by status;
 - unknownCount is at most the number of faults that can leave a send's outcome
   unknown (runner crashes, ambiguous WAHA failures that outlast the retries);
 - WhatsApp's record agrees with the log: a Sent contact received exactly one
@@ -33,7 +33,7 @@ from campaigns.sending.sender import ContactRejected
 from campaigns.sending.waha_client import chat_id_for
 from tests.reliability.figures import FIGURES
 
-DELIVERY_STATUSES = frozenset({"Sent", "Failed", "Unknown"})
+DELIVERY_STATUSES = frozenset({"Sent", "Failed", "Unknown", "Skipped"})
 CAMPAIGN_STATUSES = frozenset({"Scheduled", "Running", "Paused", "Completed", "Failed", "Cancelled"})
 FINAL = frozenset({"Completed", "Failed", "Cancelled"})
 
@@ -165,8 +165,13 @@ def check(
 
     # Counters equal the deliveries.
     by_status = Counter(d["status"] for d in log)
-    counters = (campaign["sentCount"], campaign["failedCount"], campaign["unknownCount"])
-    expected = (by_status["Sent"], by_status["Failed"], by_status["Unknown"])
+    counters = (
+        campaign["sentCount"],
+        campaign["failedCount"],
+        campaign["unknownCount"],
+        campaign.get("skippedCount", 0),
+    )
+    expected = (by_status["Sent"], by_status["Failed"], by_status["Unknown"], by_status["Skipped"])
     if counters != expected:
         problems.append(f"counters (sent, failed, unknown) {counters} != deliveries {expected}")
     if campaign["unknownCount"] > unknown_allowance:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from campaigns.data import optouts
 from campaigns.data.models import Contact
 from campaigns.domain.outcomes import Outcome
 from campaigns.domain.personalise import render_message
@@ -29,6 +30,7 @@ from campaigns.sending.sender import (
 )
 
 NOT_ON_WHATSAPP = "This number is not on WhatsApp"
+OPTED_OUT = "This number opted out of messages from this WhatsApp number's owner; it was not sent"
 TYPING_MS_PER_CHAR = 40
 TYPING_MIN_MS = 800
 TYPING_MAX_MS = 6_000
@@ -51,6 +53,7 @@ class Message:
     """What every contact of a run gets, before personalisation."""
 
     campaign_id: str
+    owner_id: str  # whose opt-out list applies
     session: str
     template: str
     default_name: str
@@ -63,11 +66,16 @@ class Message:
 
 class SendStep:
     def __init__(
-        self, sender: Sender, sleep: Callable[[float], None], monotonic: Callable[[], float] = time.monotonic
+        self,
+        sender: Sender,
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float] = time.monotonic,
+        opted_out: Callable[[str, str], bool] = optouts.is_opted_out,
     ) -> None:
         self.sender = sender
         self.sleep = sleep
         self.monotonic = monotonic
+        self.opted_out = opted_out
 
     def typing_for(self, message: Message, contact: Contact) -> int:
         return typing_ms(message.text_for(contact)) if message.plan.typing else 0
@@ -76,6 +84,9 @@ class SendStep:
         self, message: Message, contact: Contact, pacer: Pacer, message_id: str | None = None
     ) -> Outcome | NotSent:
         phone = contact.phone_number
+        # Read after the claim, strongly consistent: an opt-out recorded before it is seen.
+        if self.opted_out(message.owner_id, phone):
+            return Outcome(DeliveryStatus.SKIPPED, error=OPTED_OUT)
         try:
             check_s = 0.0
             if message.plan.check_number:

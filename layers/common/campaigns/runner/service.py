@@ -148,7 +148,13 @@ class CampaignRunner:
             check_number=bool(campaign.check_numbers), typing=bool(campaign.typing), media=bool(media)
         )
         run.message = Message(
-            campaign.id, session, template.text_content, campaign.default_name_value, media, plan
+            campaign.id,
+            campaign.user_id,
+            session,
+            template.text_content,
+            campaign.default_name_value,
+            media,
+            plan,
         )
         run.worst_send_ms = int(self.sender.worst_case_ms(plan))
         too_long = send_budget_problem(run.worst_send_ms, self.cfg)
