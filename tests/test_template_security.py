@@ -30,6 +30,7 @@ TABLES = (
     "MediaItemsTable",
     "DeliveriesTable",
     "WhatsAppSessionsTable",
+    "OptOutsTable",
 )
 WRITE_ACTIONS = {
     "dynamodb:PutItem",
@@ -52,6 +53,8 @@ WRITES = {
         "WhatsAppSessionsTable",
         # A deleted campaign's deliveries, in batches.
         "DeliveriesTable",
+        # Opt-out lists: POST and DELETE /opt-outs, and keyword opt-outs from inbound messages.
+        "OptOutsTable",
     },
     "RunnerFunction": {"CampaignsTable", "DeliveriesTable"},
     "SchedulerFunction": {"CampaignsTable", "DeliveriesTable"},
