@@ -159,6 +159,7 @@ def drive_campaigns(stack: Any) -> None:
     alice.ok("GET", "/media-items")
     alice.ok("POST", "/opt-outs", {"phoneNumbers": ["+15550709990", "+15550709991"]})
     alice.ok("GET", "/opt-outs")
+    assert alice.request("DELETE", "/opt-outs/%2B15550709991").status_code == 204
     extra = {"mediaLibraryItemId": media.json()["id"]} if media.status_code == 201 else {}
 
     done = alice.campaign(listed["id"], template["id"], name="Run to the end", **extra)
