@@ -126,8 +126,8 @@ class Demo:
     # ------------------------------------------------------------------ stages
 
     def setup(self) -> dict[str, str]:
-        self.say(f"1. {USER} registers the WhatsApp session '{SESSION}'")
-        self.call("POST", "/whatsapp-sessions", (200, 201), {"name": SESSION})
+        self.say(f"1. {USER} connects a WhatsApp number, '{SESSION}' (a dry run pairs it at once)")
+        self.call("POST", "/whatsapp-sessions", (201,), {"label": SESSION})
         contacts = []
         for index in range(self.contacts):
             contact: dict[str, Any] = {"phoneNumber": f"+1555010{index:04d}"}
@@ -173,7 +173,6 @@ class Demo:
             "contactListId": list_id,
             "messageTemplateId": template_id,
             "defaultNameValue": DEFAULT_NAME,
-            "wahaSession": SESSION,
             "minDelayMs": MIN_DELAY_MS,
             "maxDelayMs": MAX_DELAY_MS,
         }

@@ -45,6 +45,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 PUBLIC_ROUTES = frozenset({"/health", "/openapi.json", "/docs"})
+WEBHOOK_ROUTE = "/webhooks/waha"
 AUTH_ROUTES = frozenset({"/local-auth/authorize", "/local-auth/token", "/local-auth/logout"})
 CONFIG_PATH = "/config.json"
 API_TIMEOUT_MS = 29_000  # the API function's timeout in template.yaml
@@ -146,11 +147,13 @@ class LocalApiServer:
             return "config", None
         if method == "GET" and raw_path in PUBLIC_ROUTES:
             return "api", (f"GET {raw_path}", None, False)
+        if method == "POST" and raw_path == WEBHOOK_ROUTE:  # WAHA signs it; no JWT
+            return "api", (f"POST {raw_path}", None, False)
         if method in ("GET", "HEAD"):
             static = self.static_file(raw_path)
             if static is not None:
                 return "static", static
-        if method in ("GET", "POST", "DELETE") and raw_path.strip("/"):
+        if method in ("GET", "POST", "PATCH", "DELETE") and raw_path.strip("/"):
             return "api", (f"{method} /{{proxy+}}", {"proxy": unquote(raw_path[1:])}, True)
         return "none", None
 

@@ -261,6 +261,9 @@ class LocalStack:
         self.server = LocalApiServer(
             self.jwt_secret, self._api_handler, host=self.host, port=self.port_option, web_root=self.web_root
         ).start()
+        if not os.environ.get("WAHA_WEBHOOK_URL"):  # new WhatsApp sessions report to this stack
+            self._set_env("WAHA_WEBHOOK_URL", f"{self.base_url}/webhooks/waha")
+            config.reload_settings()
         self.schedule = LocalSchedule(
             self.schedule_seconds, self._scheduler_handler, region=cfg.region
         ).start()

@@ -29,8 +29,14 @@ class Builder:
     session_name: str = "default"
 
     def session(self, name: str | None = None, user_id: str | None = None) -> WhatsAppSession:
+        """A connected number (WORKING) with its WAHA name."""
         item = WhatsAppSession(
-            name=name or self.session_name, user_id=user_id or self.user_id, created_at=utcnow()
+            name=name or self.session_name,
+            user_id=user_id or self.user_id,
+            id=_id("wa"),
+            status="WORKING",
+            daily_limit=1000,
+            created_at=utcnow(),
         )
         item.save()
         return item

@@ -7,6 +7,13 @@ campaign sender uses, and the observed behaviour recorded in the team's WAHA not
 missing/stopped session, 422 `{error, session, status, expected}` for a session that
 is not WORKING, 500 `{statusCode, exception: {message}, request}` for engine errors.
 
+Sessions: it creates, starts, logs out and deletes sessions as WAHA's session API
+does, serves a pairing QR code (PNG, base64 JSON or raw value) and pairing codes
+while a session is SCAN_QR_CODE, and plays WAHA's side of the webhooks each
+session was created with: `pair`, `drop`, `ack` and `inbound` post signed events
+(HMAC-SHA512 of the raw body with the session's key, as WAHA 2026 signs them);
+`replay` posts one again (a WAHA retry), and events can be sent in any order.
+
 Usage in a test::
 
     def test_something(fake_waha):
@@ -18,15 +25,20 @@ Usage in a test::
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import re
 import secrets
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,13 +48,23 @@ import pytest
 
 ENGINES = ("SPEC", "WEBJS", "NOWEB", "GOWS", "EMPTY")
 SEND_ENDPOINTS = frozenset({"sendText", "sendImage", "sendVideo", "sendFile"})
+SESSION_ADMIN_ENDPOINTS = frozenset(
+    {"create-session", "update-session", "delete-session", "logout", "qr", "request-code"}
+)
 ALL_ENDPOINTS = frozenset(
     SEND_ENDPOINTS
     | {"session", "me", "new-message-id", "check-exists", "startTyping", "stopTyping", "unknown"}
+    | SESSION_ADMIN_ENDPOINTS
 )
 ME_ID = "15550001111@c.us"
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/api/sessions"), "create-session"),
+    ("DELETE", re.compile(r"/api/sessions/(?P<session>[^/]+)"), "delete-session"),
+    ("PUT", re.compile(r"/api/sessions/(?P<session>[^/]+)"), "update-session"),
+    ("POST", re.compile(r"/api/sessions/(?P<session>[^/]+)/logout"), "logout"),
+    ("GET", re.compile(r"/api/(?P<session>[^/]+)/auth/qr"), "qr"),
+    ("POST", re.compile(r"/api/(?P<session>[^/]+)/auth/request-code"), "request-code"),
     ("GET", re.compile(r"/api/sessions/(?P<session>[^/]+)"), "session"),
     ("GET", re.compile(r"/api/sessions/(?P<session>[^/]+)/me"), "me"),
     ("GET", re.compile(r"/api/contacts/check-exists"), "check-exists"),
@@ -59,7 +81,11 @@ _REQUIRED = {
     "sendVideo": ("session", "chatId", "file", "convert"),
     "startTyping": ("session", "chatId"),
     "stopTyping": ("session", "chatId"),
+    "create-session": ("name",),
+    "request-code": ("phoneNumber",),
 }
+# Delivers one webhook: (url, headers, raw body) -> the receiver's HTTP status.
+Deliver = Callable[[str, dict[str, str], bytes], int]
 
 
 @dataclass
@@ -161,6 +187,15 @@ class FakeWaha:
             self._issued_ids: set[str] = set()
             self._drops: dict[str, tuple[int, str]] = {}
             self._injections: list[_Injection] = []
+            # Sessions' configs as created (webhooks with their HMAC keys), paired numbers,
+            # sessions logged out, and every webhook posted with its answer.
+            self.configs: dict[str, dict[str, Any]] = {}
+            self.me_ids: dict[str, str] = {}
+            self.push_names: dict[str, str] = {}
+            self.logged_out: list[str] = []
+            self.new_session_status = "SCAN_QR_CODE"
+            self.webhooks: list[dict[str, Any]] = []
+            self.deliver: Deliver | None = None  # None: an HTTP POST to the webhook's URL
 
     # ------------------------------------------------------------------ controls
 
@@ -251,7 +286,7 @@ class FakeWaha:
         path = parts.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         endpoint, path_session = _route(method, path)
-        body = _parse_body(headers, raw_body) if method == "POST" else {}
+        body = _parse_body(headers, raw_body) if method in ("POST", "PUT") else {}
         entry = {
             "method": method,
             "path": path,
@@ -332,6 +367,8 @@ class FakeWaha:
                 )
         if endpoint == "new-message-id" and not self.supports_message_id:
             return self._message_id_unsupported(method, path)
+        if endpoint in SESSION_ADMIN_ENDPOINTS:
+            return self._session_admin(endpoint, path_session, query, headers, body)
 
         session = path_session or body.get("session") or query.get("session") or "default"
         with self._lock:
@@ -373,6 +410,169 @@ class FakeWaha:
                 )
             return _Reply(201)
         return self._send(endpoint, session, body, path)
+
+    # ------------------------------------------------------------------ sessions
+
+    def _session_admin(
+        self, endpoint: str, name: str | None, query: dict[str, str], headers: Any, body: dict[str, Any]
+    ) -> _Reply:
+        if endpoint == "create-session":
+            return self._create_session(body)
+        assert name is not None
+        with self._lock:
+            status = self.sessions.get(name)
+            if endpoint == "delete-session":  # idempotent, empty 200
+                self.sessions.pop(name, None)
+                self.configs.pop(name, None)
+                return _Reply(200)
+        if status is None:
+            return _session_not_found(name)
+        if endpoint == "update-session":  # WAHA restarts it with the new config
+            config = body.get("config") if isinstance(body.get("config"), dict) else {}
+            with self._lock:
+                self.configs[name] = config
+            return _Reply(200, {"name": name, "status": status, "config": config})
+        if endpoint == "logout":
+            with self._lock:
+                self.logged_out.append(name)
+                self.me_ids.pop(name, None)
+                self.sessions[name] = "STARTING"  # WAHA restarts a session it logged out
+            return _Reply(201, {"name": name, "status": "STARTING", "config": self.configs.get(name, {})})
+        if status != "SCAN_QR_CODE":
+            return _Reply(422, _status_not_expected(name, status, "SCAN_QR_CODE"))
+        if endpoint == "request-code":
+            return _Reply(201, {"code": "FAKE-" + secrets.token_hex(2).upper()})
+        value = f"2@fake-qr-{name}"
+        if query.get("format") == "raw":
+            return _Reply(200, {"value": value})
+        png = _png()
+        if "image/png" in (headers.get("Accept") or ""):
+            return _Reply(200, png)
+        return _Reply(200, {"mimetype": "image/png", "data": base64.b64encode(png).decode()})
+
+    def _create_session(self, body: dict[str, Any]) -> _Reply:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            return _Reply(
+                400, {"statusCode": 400, "message": ["name must be a string"], "error": "Bad Request"}
+            )
+        with self._lock:
+            if name in self.sessions:
+                message = f"Session '{name}' already exists. Use PUT to update it."
+                return _Reply(422, {"statusCode": 422, "message": message, "error": "Unprocessable Entity"})
+            config = body.get("config") if isinstance(body.get("config"), dict) else {}
+            self.configs[name] = config
+            status = self.new_session_status if body.get("start", True) else "STOPPED"
+            self.sessions[name] = status
+        return _Reply(201, {"name": name, "status": status, "config": config})
+
+    # ------------------------------------------------------------------ webhooks
+
+    def pair(self, name: str, phone_digits: str = "15550001111", push_name: str = "Fake WAHA") -> int:
+        """The phone scanned the QR code: WORKING, and the session.status webhook says so."""
+        with self._lock:
+            self.sessions[name] = "WORKING"
+            self.me_ids[name] = f"{phone_digits}@c.us"
+            self.push_names[name] = push_name
+        me = {"id": f"{phone_digits}@c.us", "pushName": push_name}
+        return self.emit(name, "session.status", {"name": name, "status": "WORKING"}, me=me)
+
+    def drop(self, name: str, status: str = "SCAN_QR_CODE", **emit: Any) -> int:
+        """The number disconnected: the session falls to `status`, the webhook says so."""
+        with self._lock:
+            self.sessions[name] = status
+        return self.emit(name, "session.status", {"name": name, "status": status}, **emit)
+
+    def ack(self, name: str, message_id: str, ack_name: str, **emit: Any) -> int:
+        """WhatsApp acknowledged a sent message (SERVER, DEVICE, READ, PLAYED, ERROR)."""
+        numbers = {"ERROR": -1, "PENDING": 0, "SERVER": 1, "DEVICE": 2, "READ": 3, "PLAYED": 4}
+        chat = message_id.split("_")[1] if message_id.count("_") >= 2 else ""
+        payload = {
+            "id": message_id,
+            "from": self.me_ids.get(name, ME_ID),
+            "to": chat,
+            "participant": None,
+            "fromMe": True,
+            "ack": numbers[ack_name],
+            "ackName": ack_name,
+        }
+        return self.emit(name, "message.ack", payload, **emit)
+
+    def inbound(self, name: str, from_digits: str, text: str, **emit: Any) -> int:
+        """A contact wrote to the number."""
+        payload = {
+            "id": f"false_{from_digits}@c.us_{_new_id()}",
+            "from": f"{from_digits}@c.us",
+            "fromMe": False,
+            "body": text,
+        }
+        return self.emit(name, "message", payload, **emit)
+
+    def emit(
+        self,
+        name: str,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        me: dict[str, Any] | None = None,
+        event_id: str | None = None,
+        timestamp_ms: int | None = None,
+        key: str | None = None,
+        signature: str | None = None,
+    ) -> int:
+        """Post one webhook event as WAHA does to every webhook of the session's config;
+        `key`/`signature` override the configured key or the computed signature."""
+        with self._lock:
+            hooks = list((self.configs.get(name) or {}).get("webhooks") or [])
+            metadata = (self.configs.get(name) or {}).get("metadata") or {}
+        assert hooks, f"fake WAHA: session {name!r} has no webhook"
+        when = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        status = 0
+        for hook in hooks:
+            if event not in hook.get("events", []):
+                continue
+            envelope = {
+                "id": event_id or f"evt_{secrets.token_hex(13)}",
+                "timestamp": when,
+                "event": event,
+                "session": name,
+                "metadata": metadata,
+                "me": me or {"id": self.me_ids.get(name, ME_ID), "pushName": "Fake WAHA"},
+                "payload": payload,
+                "engine": "NOWEB",
+                "environment": {"version": "2026.7.1", "engine": "NOWEB", "tier": "CORE"},
+            }
+            raw = json.dumps(envelope).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Webhook-Request-Id": secrets.token_hex(8),
+                "X-Webhook-Timestamp": str(when),
+            }
+            hmac_key = key if key is not None else (hook.get("hmac") or {}).get("key")
+            if hmac_key is not None:
+                headers["X-Webhook-Hmac"] = (
+                    signature or hmac.new(hmac_key.encode(), raw, hashlib.sha512).hexdigest()
+                )
+                headers["X-Webhook-Hmac-Algorithm"] = "sha512"
+            status = self._post(hook["url"], headers, raw)
+        return status
+
+    def replay(self, index: int = -1) -> int:
+        """Post an earlier webhook again, byte for byte (WAHA retrying it)."""
+        with self._lock:
+            sent = self.webhooks[index]
+        return self._post(sent["url"], sent["headers"], sent["raw"])
+
+    def _post(self, url: str, headers: dict[str, str], raw: bytes) -> int:
+        if self.deliver is not None:
+            status = self.deliver(url, headers, raw)
+        else:
+            import requests
+
+            status = requests.post(url, data=raw, headers=headers, timeout=10).status_code
+        with self._lock:
+            self.webhooks.append({"url": url, "headers": dict(headers), "raw": raw, "status": status})
+        return status
 
     def _send(self, endpoint: str, session: str, body: dict[str, Any], path: str) -> _Reply:
         chat_id = str(body["chatId"])
@@ -440,7 +640,11 @@ class FakeWaha:
         return new
 
     def _me(self, session: str, extra: bool = True) -> dict[str, Any]:
-        me: dict[str, Any] = {"id": ME_ID, "pushName": "Fake WAHA", "lid": "123123@lid"}
+        me: dict[str, Any] = {
+            "id": self.me_ids.get(session, ME_ID),
+            "pushName": self.push_names.get(session, "Fake WAHA"),
+            "lid": "123123@lid",
+        }
         if extra:
             with self._lock:
                 me.update(self.me_extra.get(session, {}))
@@ -538,6 +742,31 @@ def _parse_body(headers: Any, raw: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _status_not_expected(session: str, status: str, expected: str) -> dict[str, Any]:
+    return {
+        "error": "Session status is not as expected. Try again later or restart the session",
+        "session": session,
+        "status": status,
+        "expected": [expected],
+    }
+
+
+def _png() -> bytes:
+    """A small, valid PNG (a 2x2 black-and-white square): what a QR image is to a client."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"\x00\x00\xff\x00\xff\x00"
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _not_found_route(method: str, path: str) -> _Reply:
@@ -652,6 +881,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.body is None:
             payload, content_type = b"", None
+        elif isinstance(reply.body, bytes):
+            payload, content_type = reply.body, "image/png"
         elif isinstance(reply.body, str):
             payload, content_type = reply.body.encode(), "text/html; charset=utf-8"
         else:

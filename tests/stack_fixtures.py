@@ -73,8 +73,19 @@ class ApiClient:
 
     # ------------------------------------------------------------ building blocks
 
-    def register_session(self, name: str = "default") -> dict[str, Any]:
-        return self.ok("POST", "/whatsapp-sessions", {"name": name}, (200, 201))
+    def register_session(self, label: str = "Main number", fake_waha: Any = None) -> dict[str, Any]:
+        """Connect a number: the server creates the session; with the fake WAHA, the fake
+        pairs it at once (its signed session.status webhook reaches this stack). The
+        answer carries `wahaName`, the name the server gave it, for the fake's controls."""
+        from campaigns.data import sessions
+
+        session = self.ok("POST", "/whatsapp-sessions", {"label": label}, 201)
+        found = sessions.find(self.user, session["id"])
+        assert found is not None
+        if fake_waha is not None:
+            assert fake_waha.pair(found.name) == 200
+            session = self.ok("GET", f"/whatsapp-sessions/{session['id']}")
+        return {**session, "wahaName": found.name}
 
     def contact_list(self, contacts: list[dict[str, Any]], name: str = "Customers") -> dict[str, Any]:
         return self.ok("POST", "/contact-lists", {"name": name, "contacts": contacts}, 201)

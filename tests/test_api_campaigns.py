@@ -73,7 +73,7 @@ def test_create_answers_201_with_a_scheduled_campaign_counting_the_lists_contact
     assert campaign["totalContacts"] == 3
     assert campaign["scheduledAt"] == "2030-05-01T07:30:00.000Z"
     assert campaign["mediaLibraryItemId"] == media.id
-    assert campaign["wahaSession"] == "default"
+    assert campaign["whatsappSessionId"].startswith("wa_")
     assert (campaign["minDelayMs"], campaign["maxDelayMs"]) == (30_000, 60_000)
     assert (campaign["typing"], campaign["checkNumbers"]) == (False, True)
     assert campaign["lastProcessedContactIndex"] is None
@@ -140,7 +140,8 @@ def test_a_lone_delay_bound_moves_the_other_default(build, alice, delays, expect
         {"defaultNameValue": "   "},
         {"defaultNameValue": "x" * 101},
         {"name": "x" * 201},
-        {"wahaSession": "bad name!"},
+        {"wahaSession": "default"},  # a WAHA name is never accepted, only a session's id
+        {"whatsappSessionId": ""},
         {"typing": "yes"},
     ],
 )
@@ -193,35 +194,40 @@ def test_create_without_any_session_says_to_register_one(build, alice):
     answer = alice.post("/campaigns", body)
 
     assert answer.status == 422
-    assert "register" in answer.message and "POST /whatsapp-sessions" in answer.message
+    assert "connect" in answer.message and "POST /whatsapp-sessions" in answer.message
 
 
 def test_create_defaults_to_the_callers_first_session(build, alice):
-    body = campaign_body(build)  # registers "default" through the builder
+    first = build.session("first-number")
+    body = campaign_body(build)
     build.session("later-number")
 
-    assert alice.post("/campaigns", body).json["wahaSession"] == "default"
+    assert alice.post("/campaigns", body).json["whatsappSessionId"] == first.id
 
 
-def test_create_accepts_another_session_the_caller_holds(build, alice):
+def test_create_accepts_another_session_of_the_caller(build, alice):
     body = campaign_body(build)
-    assert alice.post("/whatsapp-sessions", {"name": "sales"}).status == 201
+    sales = alice.post("/whatsapp-sessions", {"label": "Sales"})
+    assert sales.status == 201
 
-    assert alice.post("/campaigns", {**body, "wahaSession": "sales"}).json["wahaSession"] == "sales"
+    created = alice.post("/campaigns", {**body, "whatsappSessionId": sales.json["id"]})
+
+    assert created.json["whatsappSessionId"] == sales.json["id"]
+    assert Campaign.get(created.json["id"]).waha_session != "default"
 
 
-def test_create_refuses_a_session_another_user_holds(build, alice, bob):
-    assert bob.post("/whatsapp-sessions", {"name": "bobs-number"}).status == 201
+def test_create_refuses_another_users_session(build, alice, bob):
+    bobs = bob.post("/whatsapp-sessions", {"label": "Bob's number"}).json["id"]
 
-    answer = alice.post("/campaigns", campaign_body(build, wahaSession="bobs-number"))
+    answer = alice.post("/campaigns", campaign_body(build, whatsappSessionId=bobs))
 
     assert answer.status == 422
-    assert "bobs-number" in answer.message
+    assert "whatsappSessionId" in answer.message
     assert list(Campaign.scan()) == []
 
 
-def test_create_refuses_an_unregistered_session(build, alice):
-    answer = alice.post("/campaigns", campaign_body(build, wahaSession="nobody-holds-this"))
+def test_create_refuses_an_unknown_session(build, alice):
+    answer = alice.post("/campaigns", campaign_body(build, whatsappSessionId="wa_nobody"))
 
     assert answer.status == 422
 
@@ -526,6 +532,7 @@ def test_deliveries_answers_the_log_in_contact_order(build, alice):
         "phoneNumber": "+15550000000",
         "status": "Sent",
         "messageId": "true_0@c.us",
+        "ack": None,
         "error": None,
         "at": items[0]["at"],
     }

@@ -1,161 +1,212 @@
-"""WhatsApp sessions: who holds which WAHA session name, and their live status."""
+"""WhatsApp sessions through the API: the server names and starts each WAHA session,
+pairs it with a QR code or a pairing code, shows its number, deletes it; another
+user's session is 404 on every route; listing costs no WAHA request."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import base64
 
-import pytest
-
-from campaigns import config
-from campaigns.api import library
 from campaigns.data.models import Campaign, WhatsAppSession
-from campaigns.sending import factory as senders
-from campaigns.sending.sender import SessionState
+from campaigns.data.session_keys import session_keys
+from campaigns.domain.statuses import CampaignStatus
+from tests import waha_world
+from tests.api_events import ApiClient, http_event
 from tests.builders import Builder
+from tests.fakewaha import FakeWaha
+from tests.waha_world import WEBHOOK_URL, connect
+
+# ---------------------------------------------------------------------- create
+
+waha_api = waha_world.waha_api  # the fixture, used by name
 
 
-class StatusSender:
-    """Answers session states from a table; a name mapped to an exception raises it."""
-
-    def __init__(self, states: dict[str, str | Exception | float]) -> None:
-        self.states = states
-
-    def session_state(self, session: str) -> SessionState:
-        state = self.states.get(session, "STOPPED")
-        if isinstance(state, Exception):
-            raise state
-        if isinstance(state, float):
-            time.sleep(state)
-            return SessionState(session, "WORKING")
-        return SessionState(session, state)
-
-
-@pytest.fixture
-def waha(monkeypatch) -> Iterator[dict[str, str | Exception | float]]:
-    """WAHA configured, its sender replaced by one answering from a dict."""
-    states: dict[str, str | Exception | float] = {}
-    monkeypatch.setenv("WAHA_BASE_URL", "http://127.0.0.1:9")
-    config.reload_settings()
-    monkeypatch.setattr(senders, "build_sender", lambda: StatusSender(states))
-    yield states
-    monkeypatch.delenv("WAHA_BASE_URL")
-    config.reload_settings()
-
-
-def test_registering_a_free_name_answers_201(alice):
-    answer = alice.post("/whatsapp-sessions", {"name": "sales-1"})
+def test_creating_a_session_names_and_starts_it_on_waha_with_a_signed_webhook(waha_api: FakeWaha, alice):
+    answer = alice.post("/whatsapp-sessions", {"label": "Shop", "dailyLimit": 500})
 
     assert answer.status == 201
-    assert answer.json["name"] == "sales-1"
-    assert answer.json["status"] == "unknown"  # dry run: no WAHA to ask
-    assert WhatsAppSession.get("sales-1").user_id == "user-a"
+    session = answer.json
+    assert session["id"].startswith("wa_") and session["label"] == "Shop" and session["dailyLimit"] == 500
+    assert session["status"] == "SCAN_QR_CODE" and session["phoneNumber"] is None
+    [request] = waha_api.request_log("create-session")
+    name = request["body"]["name"]
+    assert name.startswith("wcr-") and len(name) >= 30 and session["id"] not in name
+    [hook] = request["body"]["config"]["webhooks"]
+    assert hook["url"] == f"{WEBHOOK_URL}?session={name}"
+    assert hook["hmac"]["key"] == session_keys().get(name)
+    assert WhatsAppSession.get(name).user_id == "user-a"
 
 
-def test_registering_ones_own_name_again_is_a_200_no_op(alice):
-    first = alice.post("/whatsapp-sessions", {"name": "sales-1"})
+def test_two_users_never_get_the_same_waha_name(waha_api: FakeWaha, alice, bob):
+    for user in (alice, bob, alice):
+        assert user.post("/whatsapp-sessions", {}).status == 201
 
-    again = alice.post("/whatsapp-sessions", {"name": "sales-1"})
+    names = [r["body"]["name"] for r in waha_api.request_log("create-session")]
+    assert len(set(names)) == 3
+    assert names[0][:12] == names[2][:12] != names[1][:12]  # the owner's part of the name
 
-    assert again.status == 200
-    assert again.json == first.json
+
+def test_the_daily_limit_defaults_to_1000_and_is_bounded(waha_api: FakeWaha, alice):
+    assert alice.post("/whatsapp-sessions", {}).json["dailyLimit"] == 1000
+    for bad in ({"dailyLimit": 0}, {"dailyLimit": "10"}, {"label": ""}, {"name": "default"}):
+        assert alice.post("/whatsapp-sessions", bad).status == 422, bad
 
 
-def test_a_name_another_user_holds_is_409_and_stays_theirs(alice, bob):
-    alice.post("/whatsapp-sessions", {"name": "sales-1"})
+def test_a_user_may_have_ten_sessions_and_listing_them_costs_no_waha_request(waha_api: FakeWaha, alice):
+    for index in range(10):
+        assert alice.post("/whatsapp-sessions", {"label": f"n{index}"}).status == 201
+    before = len(waha_api.requests)
 
-    answer = bob.post("/whatsapp-sessions", {"name": "sales-1"})
+    listed = alice.get("/whatsapp-sessions", query={"limit": "50"})
+    eleventh = alice.post("/whatsapp-sessions", {"label": "one too many"})
+
+    assert [s["label"] for s in listed.json["items"]] == [f"n{index}" for index in range(10)]
+    assert len(waha_api.requests) == before  # not one WAHA call to list ten sessions
+    assert eleventh.status == 429
+    assert waha_api.count_requests("create-session") == 10
+
+
+def test_when_waha_refuses_the_create_nothing_is_kept(waha_api: FakeWaha, alice):
+    waha_api.fail_next(1, status=503, endpoints={"create-session"})
+
+    answer = alice.post("/whatsapp-sessions", {"label": "Shop"})
 
     assert answer.status == 409
-    assert "another user" in answer.message
-    assert WhatsAppSession.get("sales-1").user_id == "user-a"
+    assert "WAHA" in answer.message and "127.0.0.1" not in answer.message
+    assert alice.get("/whatsapp-sessions").json["items"] == []
+
+
+# ---------------------------------------------------------------------- pairing
+
+
+def test_qr_then_pairing_then_the_session_shows_its_number(waha_api: FakeWaha, alice):
+    session_id, name = connect(alice, waha_api, pair=False)
+
+    as_json = alice.get(f"/whatsapp-sessions/{session_id}/qr", headers={"accept": "application/json"})
+    as_png = _qr_png(alice, session_id)
+    waha_api.pair(name, phone_digits="34600000009", push_name="Ana's shop")
+    shown = alice.get(f"/whatsapp-sessions/{session_id}")
+    listed = alice.get("/whatsapp-sessions")
+    qr_after = alice.get(f"/whatsapp-sessions/{session_id}/qr")
+
+    assert as_json.status == 200 and as_json.json == {"value": f"2@fake-qr-{name}"}
+    assert as_png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (shown.json["status"], shown.json["phoneNumber"], shown.json["pushName"]) == (
+        "WORKING",
+        "+34600000009",
+        "Ana's shop",
+    )
+    assert listed.json["items"][0]["phoneNumber"] == "+34600000009"
+    assert qr_after.status == 409
+
+
+def _qr_png(user: ApiClient, session_id: str) -> bytes:
+    from devstack.context import SimulatedContext
+    from functions.api.app import lambda_handler
+
+    event = http_event(
+        "GET", f"/whatsapp-sessions/{session_id}/qr", user=user.user, headers={"accept": "image/png"}
+    )
+    raw = lambda_handler(event, SimulatedContext(function_name="api", timeout_ms=29_000))
+    assert raw["statusCode"] == 200 and raw["headers"]["Content-Type"] == "image/png", raw
+    return base64.b64decode(raw["body"]) if raw.get("isBase64Encoded") else raw["body"].encode("latin-1")
+
+
+def test_a_pairing_code_while_waiting_for_a_scan(waha_api: FakeWaha, alice):
+    session_id, name = connect(alice, waha_api, pair=False)
+
+    code = alice.post(f"/whatsapp-sessions/{session_id}/pairing-code", {"phoneNumber": "+34 600 000 009"})
+    bad = alice.post(f"/whatsapp-sessions/{session_id}/pairing-code", {"phoneNumber": "hello"})
+    waha_api.pair(name)
+    paired = alice.post(f"/whatsapp-sessions/{session_id}/pairing-code", {"phoneNumber": "+34600000009"})
+
+    assert code.status == 200 and code.json["code"].startswith("FAKE-")
+    assert waha_api.request_log("request-code")[0]["body"] == {"phoneNumber": "34600000009"}
+    assert bad.status == 422
+    assert paired.status == 409
+
+
+def test_dry_run_sessions_pair_at_once(alice):
+    created = alice.post("/whatsapp-sessions", {"label": "Dry"})
+
+    assert created.status == 201 and created.json["status"] == "WORKING"
+    assert alice.get(f"/whatsapp-sessions/{created.json['id']}/qr").status == 409
+
+
+# ---------------------------------------------------------------------- change and delete
+
+
+def test_label_and_daily_limit_change(waha_api: FakeWaha, alice):
+    session_id, _ = connect(alice, waha_api)
+
+    changed = alice.call("PATCH", f"/whatsapp-sessions/{session_id}", body={"dailyLimit": 250})
+    both = alice.call(
+        "PATCH", f"/whatsapp-sessions/{session_id}", body={"label": "Madrid", "dailyLimit": 300}
+    )
+    bad = alice.call("PATCH", f"/whatsapp-sessions/{session_id}", body={"dailyLimit": -1})
+
+    assert (changed.json["label"], changed.json["dailyLimit"]) == ("Shop", 250)
+    assert (both.json["label"], both.json["dailyLimit"]) == ("Madrid", 300)
+    assert bad.status == 422
+
+
+def test_deleting_logs_the_number_out_and_deletes_the_waha_session(waha_api: FakeWaha, alice, build: Builder):
+    session_id, name = connect(alice, waha_api)
+    scheduled = build.campaign(2, register_session=False)
+    Campaign(scheduled.id).update(actions=[Campaign.whatsapp_session_id.set(session_id)])
+
+    answer = alice.call("DELETE", f"/whatsapp-sessions/{session_id}")
+
+    assert answer.status == 204
+    assert waha_api.logged_out == [name] and name not in waha_api.sessions
+    assert [r["endpoint"] for r in waha_api.requests[-2:]] == ["logout", "delete-session"]
+    assert alice.get(f"/whatsapp-sessions/{session_id}").status == 404
+    assert alice.get("/whatsapp-sessions").json["items"] == []
+    paused = Campaign.get(scheduled.id)
+    assert paused.status == CampaignStatus.PAUSED.value and "deleted" in paused.pause_reason
+    assert (
+        alice.post(
+            "/campaigns",
+            {
+                "name": "x",
+                "contactListId": "l",
+                "messageTemplateId": "t",
+                "defaultNameValue": "f",
+                "whatsappSessionId": session_id,
+            },
+        ).status
+        == 422
+    )
+
+
+def test_a_session_with_a_running_campaign_cannot_be_deleted(waha_api: FakeWaha, alice, build: Builder):
+    session_id, name = connect(alice, waha_api)
+    running = build.campaign(2, status=CampaignStatus.RUNNING, register_session=False)
+    Campaign(running.id).update(actions=[Campaign.whatsapp_session_id.set(session_id)])
+
+    answer = alice.call("DELETE", f"/whatsapp-sessions/{session_id}")
+
+    assert answer.status == 409 and "running" in answer.message
+    assert waha_api.logged_out == [] and name in waha_api.sessions
+
+
+# ---------------------------------------------------------------------- another user's
+
+
+def test_another_users_session_is_404_on_every_route_and_changes_nothing(waha_api: FakeWaha, alice, bob):
+    session_id, name = connect(alice, waha_api)
+    before = len(waha_api.requests)
+
+    answers = [
+        bob.get(f"/whatsapp-sessions/{session_id}"),
+        bob.get(f"/whatsapp-sessions/{session_id}/qr"),
+        bob.post(f"/whatsapp-sessions/{session_id}/pairing-code", {"phoneNumber": "+34600000009"}),
+        bob.call("PATCH", f"/whatsapp-sessions/{session_id}", body={"label": "mine now"}),
+        bob.call("DELETE", f"/whatsapp-sessions/{session_id}"),
+    ]
+
+    assert [a.status for a in answers] == [404] * 5
+    assert all(session_id not in a.text and name not in a.text for a in answers)
     assert bob.get("/whatsapp-sessions").json["items"] == []
-
-
-def test_another_user_cannot_create_a_campaign_on_a_held_session(build, alice, bob):
-    alice.post("/whatsapp-sessions", {"name": "alices-number"})
-    other = Builder(user_id="user-b", session_name="bobs-number")
-    other.session()
-    body = {
-        "name": "Hijack",
-        "contactListId": other.contact_list(1).id,
-        "messageTemplateId": other.template().id,
-        "defaultNameValue": "friend",
-        "wahaSession": "alices-number",
-    }
-
-    answer = bob.post("/campaigns", body)
-
-    assert answer.status == 422
-    assert list(Campaign.scan()) == []
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {},
-        {"name": ""},
-        {"name": "has space"},
-        {"name": "x" * 65},
-        {"name": "-leading"},
-        {"name": 7},
-        {"name": "ok", "x": 1},
-    ],
-)
-def test_invalid_session_names_are_422(refused, body):
-    assert refused.post("/whatsapp-sessions", body).status == 422
-
-
-def test_listing_answers_the_callers_sessions_in_registration_order(alice, bob):
-    for name in ("first", "second", "third"):
-        alice.post("/whatsapp-sessions", {"name": name})
-    bob.post("/whatsapp-sessions", {"name": "bobs"})
-
-    answer = alice.get("/whatsapp-sessions")
-
-    assert answer.status == 200
-    assert [s["name"] for s in answer.json["items"]] == ["first", "second", "third"]
-    assert {s["status"] for s in answer.json["items"]} == {"unknown"}
-    assert answer.json["nextToken"] is None
-
-
-def test_listing_paginates(alice):
-    for name in ("a1", "a2", "a3"):
-        alice.post("/whatsapp-sessions", {"name": name})
-
-    first = alice.get("/whatsapp-sessions", query={"limit": "2"}).json
-    second = alice.get("/whatsapp-sessions", query={"limit": "2", "nextToken": first["nextToken"]}).json
-
-    assert [s["name"] for s in first["items"] + second["items"]] == ["a1", "a2", "a3"]
-
-
-def test_listing_shows_wahas_live_status(alice, waha):
-    waha.update({"phone-1": "WORKING", "phone-2": "SCAN_QR_CODE"})
-    for name in ("phone-1", "phone-2", "phone-3"):
-        alice.post("/whatsapp-sessions", {"name": name})
-
-    statuses = {s["name"]: s["status"] for s in alice.get("/whatsapp-sessions").json["items"]}
-
-    assert statuses == {"phone-1": "WORKING", "phone-2": "SCAN_QR_CODE", "phone-3": "STOPPED"}
-
-
-def test_a_failing_waha_makes_the_status_unknown_not_an_error(alice, waha):
-    waha["phone-1"] = ConnectionError("WAHA down")
-    alice.post("/whatsapp-sessions", {"name": "phone-1"})
-
-    answer = alice.get("/whatsapp-sessions")
-
-    assert answer.status == 200
-    assert answer.json["items"][0]["status"] == "unknown"
-
-
-def test_a_slow_waha_is_not_waited_for_beyond_the_deadline(tables, waha, monkeypatch):
-    monkeypatch.setattr(library, "SESSION_STATUS_DEADLINE_S", 0.2)
-    waha["slow"] = 2.0
-    waha["fast"] = "WORKING"
-
-    started = time.monotonic()
-    statuses = library.session_statuses(["slow", "fast"])
-
-    assert time.monotonic() - started < 1.5
-    assert statuses == {"slow": "unknown", "fast": "WORKING"}
+    assert len(waha_api.requests) == before  # bob reached nothing on WAHA
+    mine = alice.get(f"/whatsapp-sessions/{session_id}").json
+    assert (mine["label"], mine["status"]) == ("Shop", "WORKING")

@@ -24,6 +24,11 @@ AUTHENTICATED_ROUTES = [
     ("GET", "/media-items"),
     ("POST", "/whatsapp-sessions"),
     ("GET", "/whatsapp-sessions"),
+    ("GET", "/whatsapp-sessions/wa_x"),
+    ("GET", "/whatsapp-sessions/wa_x/qr"),
+    ("POST", "/whatsapp-sessions/wa_x/pairing-code"),
+    ("PATCH", "/whatsapp-sessions/wa_x"),
+    ("DELETE", "/whatsapp-sessions/wa_x"),
     ("POST", "/campaigns"),
     ("GET", "/campaigns"),
     ("GET", "/campaigns/cmp_x"),
@@ -39,7 +44,7 @@ BODY_ROUTES = [
     "/contact-lists/list_x/contacts",
     "/message-templates",
     "/media-items",
-    "/whatsapp-sessions",
+    "/whatsapp-sessions/wa_x/pairing-code",
     "/campaigns",
 ]
 VALID_BODIES = {
@@ -47,7 +52,7 @@ VALID_BODIES = {
     "/contact-lists/list_x/contacts": {"contacts": [{"phoneNumber": "+15550000001"}]},
     "/message-templates": {"name": "T", "textContent": "Hi"},
     "/media-items": {"name": "M", "storagePath": "https://cdn.example.com/a.jpg", "mimeType": "image/jpeg"},
-    "/whatsapp-sessions": {"name": "default"},
+    "/whatsapp-sessions/wa_x/pairing-code": {"phoneNumber": "+15550000001"},
     "/campaigns": {"name": "C", "contactListId": "l", "messageTemplateId": "t", "defaultNameValue": "friend"},
 }
 HUGE = "x" * 1_000_000

@@ -38,6 +38,7 @@ TABLE_ENV_VARS = {
     "MEDIA_TABLE",
     "DELIVERIES_TABLE",
     "SESSIONS_TABLE",
+    "WEBHOOK_EVENTS_TABLE",
     "OPTOUTS_TABLE",
 }
 # Which environment variable names each model's table (as configure_models does).
@@ -49,6 +50,7 @@ MODEL_ENV_VARS: dict[type[Model], str] = {
     models.MediaLibraryItem: "MEDIA_TABLE",
     models.Delivery: "DELIVERIES_TABLE",
     models.WhatsAppSession: "SESSIONS_TABLE",
+    models.WebhookEvent: "WEBHOOK_EVENTS_TABLE",
     models.OptOut: "OPTOUTS_TABLE",
 }
 

@@ -30,6 +30,7 @@ TABLES = (
     "MediaItemsTable",
     "DeliveriesTable",
     "WhatsAppSessionsTable",
+    "WebhookEventsTable",
     "OptOutsTable",
 )
 WRITE_ACTIONS = {
@@ -51,7 +52,9 @@ WRITES = {
         "MessageTemplatesTable",
         "MediaItemsTable",
         "WhatsAppSessionsTable",
-        # A deleted campaign's deliveries, in batches.
+        # WAHA's webhooks: each event once.
+        "WebhookEventsTable",
+        # A deleted campaign's deliveries, in batches; a delivery's ack (message.ack).
         "DeliveriesTable",
         # Opt-out lists: POST and DELETE /opt-outs, and keyword opt-outs from inbound messages.
         "OptOutsTable",

@@ -22,20 +22,20 @@ from campaigns.config import settings
 from campaigns.observability import logger, metrics, tracer
 
 if __package__:  # imported as functions.api.app (the local stack, the tests)
-    from .routes import campaigns, contact_lists, media, meta, optouts, sessions, templates
+    from .routes import campaigns, contact_lists, media, meta, optouts, sessions, templates, webhooks
     from .routes.params import dig, user_id_from
 else:  # Lambda: app.py is a top-level module next to routes/
-    from routes import campaigns, contact_lists, media, meta, optouts, sessions, templates
+    from routes import campaigns, contact_lists, media, meta, optouts, sessions, templates, webhooks
     from routes.params import dig, user_id_from
 
-PUBLIC_ROUTES = frozenset({("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")})
+PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"), ("POST", "/webhooks/waha")}
 
 cors = CORSConfig(
     allow_origin=settings().frontend_origin, allow_headers=["Authorization", "Content-Type"], max_age=600
 )
 app = APIGatewayHttpResolver(enable_validation=True, cors=cors, json_body_deserializer=load_json_body)
 register_error_handlers(app)
-for resource in (meta, contact_lists, templates, media, sessions, campaigns, optouts):
+for resource in (meta, contact_lists, templates, media, sessions, campaigns, optouts, webhooks):
     app.include_router(resource.router)
 openapi.enable_docs(app)  # GET /docs: Swagger UI
 

@@ -71,9 +71,8 @@ class Alice:
     def __init__(self, stack: LocalStack, waha: FakeWaha) -> None:
         tag = uuid.uuid4().hex[:8]
         self.client = _client(stack, f"alice-{tag}")
-        self.session = f"alice-phone-{tag}"
-        waha.set_session(self.session, "WORKING")
-        self.client.register_session(self.session)
+        connected = self.client.register_session(fake_waha=waha)
+        self.session_id, self.session = connected["id"], connected["wahaName"]
         people = [{"phoneNumber": f"+1555040{index:04d}", "firstName": f"A{index}"} for index in range(3)]
         self.list_id = self.client.contact_list(people)["id"]
         self.template_id = self.client.template("Hi {Name}")["id"]
@@ -83,9 +82,9 @@ class Alice:
             {"name": "Flyer", "storagePath": "https://example.com/a.jpg", "mimeType": "image/jpeg"},
             201,
         )["id"]
-        self.campaign_id = self.client.campaign(self.list_id, self.template_id, wahaSession=self.session)[
-            "id"
-        ]
+        self.campaign_id = self.client.campaign(
+            self.list_id, self.template_id, whatsappSessionId=self.session_id
+        )["id"]
 
     def campaign_body(self) -> dict[str, Any]:
         return {
@@ -94,7 +93,7 @@ class Alice:
             "messageTemplateId": self.template_id,
             "mediaLibraryItemId": self.media_id,
             "defaultNameValue": "friend",
-            "wahaSession": self.session,
+            "whatsappSessionId": self.session_id,
         }
 
     def routes(self) -> list[tuple[str, str, Any]]:
@@ -118,7 +117,12 @@ class Alice:
                 {"name": "M", "storagePath": "https://example.com/b.jpg", "mimeType": "image/jpeg"},
             ),
             ("GET", "/whatsapp-sessions", None),
-            ("POST", "/whatsapp-sessions", {"name": self.session}),
+            ("POST", "/whatsapp-sessions", {"label": "Second number"}),
+            ("GET", f"/whatsapp-sessions/{self.session_id}", None),
+            ("GET", f"/whatsapp-sessions/{self.session_id}/qr", None),
+            ("POST", f"/whatsapp-sessions/{self.session_id}/pairing-code", {"phoneNumber": "+15550409997"}),
+            ("PATCH", f"/whatsapp-sessions/{self.session_id}", {"label": "Taken over"}),
+            ("DELETE", f"/whatsapp-sessions/{self.session_id}", None),
             ("GET", "/campaigns", None),
             ("POST", "/campaigns", self.campaign_body()),
             ("GET", campaign, None),
@@ -244,19 +248,18 @@ def test_another_users_ids_are_not_found_on_every_route(
     stack: LocalStack, waha: FakeWaha, alice: Alice
 ) -> None:
     bob = _client(stack, f"bob-{uuid.uuid4().hex[:8]}")
-    bob_session = f"bob-phone-{uuid.uuid4().hex[:8]}"
-    waha.set_session(bob_session, "WORKING")
-    bob.register_session(bob_session)
+    bob_session = bob.register_session(fake_waha=waha)["id"]
     bob_template = bob.template("Bob {Name}")["id"]
     bob_list = bob.contact_list([{"phoneNumber": "+15550419999"}])["id"]
 
     for method, path, body in alice.routes():
-        if path.startswith(("/campaigns/", "/contact-lists/")):
+        if path.startswith(("/campaigns/", "/contact-lists/", "/whatsapp-sessions/")):
             response = bob.request(method, path, body)
             _count()
             assert response.status_code == 404, (method, path, response.status_code, response.text[:200])
             assert _is_json_error(response)
             assert alice.campaign_id not in response.text and alice.list_id not in response.text
+            assert alice.session_id not in response.text and alice.session not in response.text
 
     # Creating a campaign over any of alice's objects is refused (422), never created.
     base = {
@@ -264,21 +267,27 @@ def test_another_users_ids_are_not_found_on_every_route(
         "contactListId": bob_list,
         "messageTemplateId": bob_template,
         "defaultNameValue": "friend",
-        "wahaSession": bob_session,
+        "whatsappSessionId": bob_session,
     }
     for field, value in (
         ("contactListId", alice.list_id),
         ("messageTemplateId", alice.template_id),
         ("mediaLibraryItemId", alice.media_id),
+        ("whatsappSessionId", alice.session_id),
+        # No route takes a WAHA session name: not even bob's own would be accepted.
         ("wahaSession", alice.session),
     ):
         response = bob.request("POST", "/campaigns", {**base, field: value})
         _count()
         assert response.status_code == 422, (field, response.status_code, response.text[:200])
         assert _is_json_error(response)
-    # Alice's WhatsApp session cannot be taken over.
+    # Alice's WhatsApp number cannot be named, taken over, blocked or probed: no route takes a
+    # WAHA name, and her number is still hers, paired and unchanged.
     _count()
-    assert bob.request("POST", "/whatsapp-sessions", {"name": alice.session}).status_code == 409
+    assert bob.request("POST", "/whatsapp-sessions", {"name": alice.session}).status_code == 422
+    mine = alice.client.ok("GET", f"/whatsapp-sessions/{alice.session_id}")
+    assert (mine["status"], mine["label"]) == ("WORKING", "Main number")
+    assert waha.sessions.get(alice.session) == "WORKING" and alice.session not in waha.logged_out
 
     # Bob's lists show none of alice's objects; alice's page token is useless to him.
     for path in ("/campaigns", "/contact-lists", "/message-templates", "/media-items", "/whatsapp-sessions"):
@@ -286,7 +295,14 @@ def test_another_users_ids_are_not_found_on_every_route(
         listed = bob.ok("GET", path)
         assert all(
             value not in json.dumps(listed)
-            for value in (alice.campaign_id, alice.list_id, alice.template_id, alice.media_id, alice.session)
+            for value in (
+                alice.campaign_id,
+                alice.list_id,
+                alice.template_id,
+                alice.media_id,
+                alice.session,
+                alice.session_id,
+            )
         )
     alice.client.template("Second")  # two templates: alice's first page has a nextToken
     page = alice.client.ok("GET", "/message-templates?limit=1")
@@ -316,7 +332,7 @@ def test_a_first_name_containing_the_placeholder_is_not_expanded_again(
     listed = alice.client.contact_list(people)
     template = alice.client.template("Hi {Name}, {name}!")
     campaign = alice.client.campaign(
-        listed["id"], template["id"], wahaSession=alice.session, defaultNameValue="{NAME}"
+        listed["id"], template["id"], whatsappSessionId=alice.session_id, defaultNameValue="{NAME}"
     )
     for _ in names:
         _count()
@@ -370,7 +386,7 @@ def _one_mb_bodies(alice: Alice) -> list[tuple[str, str, dict[str, Any]]]:
             {"name": "M", "storagePath": "https://example.com/" + big, "mimeType": "image/jpeg"},
         ),
         ("POST", "/media-items", {"name": "M", "storagePath": "https://example.com/a.jpg", "mimeType": big}),
-        ("POST", "/whatsapp-sessions", {"name": big}),
+        ("POST", "/whatsapp-sessions", {"label": big}),
     ]
     for field in (
         "name",
@@ -378,7 +394,7 @@ def _one_mb_bodies(alice: Alice) -> list[tuple[str, str, dict[str, Any]]]:
         "messageTemplateId",
         "mediaLibraryItemId",
         "defaultNameValue",
-        "wahaSession",
+        "whatsappSessionId",
     ):
         cases.append(("POST", "/campaigns", {**campaign, field: big}))
     return cases

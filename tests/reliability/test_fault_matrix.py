@@ -66,11 +66,10 @@ class Case:
         self.waha = waha
         tag = uuid.uuid4().hex[:10]
         self.user = f"user-{tag}"
-        self.session = f"session-{tag}"
         self.client = ApiClient(stack, self.user)
         self.client.http.hooks["response"].append(FIGURES.response_hook(SUITE))
-        waha.set_session(self.session, "WORKING")
-        self.client.register_session(self.session)
+        connected = self.client.register_session(fake_waha=waha)
+        self.session_id, self.session = connected["id"], connected["wahaName"]
         self.phones: list[str] = []
 
     def campaign(self, count: int = N, text: str = "Hi {Name}", **fields: Any) -> str:
@@ -78,7 +77,9 @@ class Case:
         people = [{"phoneNumber": phone, "firstName": f"P{index}"} for index, phone in enumerate(self.phones)]
         listed = self.client.contact_list(people)
         template = self.client.template(text)
-        created = self.client.campaign(listed["id"], template["id"], wahaSession=self.session, **fields)
+        created = self.client.campaign(
+            listed["id"], template["id"], whatsappSessionId=self.session_id, **fields
+        )
         assert created["status"] == "Scheduled"
         return created["id"]
 

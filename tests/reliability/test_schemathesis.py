@@ -60,7 +60,7 @@ def stack(dynamodb_endpoint: str) -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def objects(stack: LocalStack) -> Objects:
     user = ApiClient(stack, USER)
-    session = user.register_session("schemathesis-phone")["name"]
+    session = user.register_session("schemathesis-phone")["id"]
     people = [{"phoneNumber": f"+1555030{index:04d}", "firstName": f"N{index}"} for index in range(3)]
     lists = [user.contact_list(people)["id"] for _ in range(2)]
     templates = [user.template("Hi {Name}")["id"]]
@@ -74,7 +74,7 @@ def objects(stack: LocalStack) -> Objects:
     ]
     campaigns = []
     for action in (None, "pause", "cancel", None):
-        campaign = user.campaign(lists[0], templates[0], wahaSession=session)
+        campaign = user.campaign(lists[0], templates[0], whatsappSessionId=session)
         if action:
             user.ok("POST", f"/campaigns/{campaign['id']}/{action}")
         campaigns.append(campaign["id"])
@@ -85,7 +85,8 @@ def objects(stack: LocalStack) -> Objects:
             "contactListId": lists,
             "messageTemplateId": templates,
             "mediaLibraryItemId": media,
-            "wahaSession": [session],
+            "whatsappSessionId": [session],
+            "session_id": [session],
         }
     )
 
@@ -104,7 +105,7 @@ def _use_real_ids(case: Any, objects: Objects) -> None:
         if real is not None:
             case.path_parameters[name] = real
     if isinstance(case.body, dict):
-        for name in ("contactListId", "messageTemplateId", "mediaLibraryItemId", "wahaSession"):
+        for name in ("contactListId", "messageTemplateId", "mediaLibraryItemId", "whatsappSessionId"):
             if name in case.body:
                 real = objects.next(name)
                 if real is not None:

@@ -31,6 +31,7 @@ class TableNames:
     media: str
     deliveries: str
     sessions: str
+    webhook_events: str
     optouts: str
 
 
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     media_table: str | None = None
     deliveries_table: str | None = None
     sessions_table: str | None = None
+    webhook_events_table: str | None = None
     optouts_table: str | None = None
     runner_function_name: str | None = None
     # The dashboard's origin, for the API's CORS headers.
@@ -74,6 +76,15 @@ class Settings(BaseSettings):
     waha_max_attempts: int = Field(3, ge=1)
     # How long a run rides out WAHA failing (5xx, unreachable) before it pauses.
     waha_outage_window_seconds: int = Field(600, ge=0)
+    # What new WAHA sessions are told to call (this API's POST /webhooks/waha); the local
+    # stack defaults it to its own address.
+    waha_webhook_url: str | None = None
+    # Where each session's webhook HMAC key is kept: an SSM path (SecureString parameters,
+    # the template sets it); unset, keys are derived from LOCAL_WEBHOOK_SECRET instead.
+    webhook_keys_path: str | None = None
+    local_webhook_secret: str = Field("local-dev-only-webhook-secret-change-me", repr=False)
+    # Sessions one user may have.
+    max_sessions_per_user: int = Field(10, ge=1)
 
     # Runner behaviour
     chunk_size: int = Field(25, ge=1)
@@ -118,12 +129,13 @@ class Settings(BaseSettings):
             media=self.media_table or f"{prefix}media-items",
             deliveries=self.deliveries_table or f"{prefix}deliveries",
             sessions=self.sessions_table or f"{prefix}whatsapp-sessions",
+            webhook_events=self.webhook_events_table or f"{prefix}webhook-events",
             optouts=self.optouts_table or f"{prefix}opt-outs",
         )
 
     def describe(self) -> dict[str, object]:
         """Settings safe to log (no secrets)."""
-        return self.model_dump(exclude={"waha_api_key"})
+        return self.model_dump(exclude={"waha_api_key", "local_webhook_secret"})
 
 
 def _describe(exc: ValidationError) -> str:

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 REGISTER_A_SESSION = (
-    "You hold no WhatsApp session: register one with POST /whatsapp-sessions before creating a campaign"
+    "You have no WhatsApp number connected: connect one with POST /whatsapp-sessions "
+    "before creating a campaign"
 )
 
 
@@ -63,8 +64,8 @@ def create_campaign(user_id: str, request: CreateCampaignIn, now: datetime) -> C
         user_id,
         now,
         # The request's fields are the campaign's settings, by the same names.
-        **request.model_dump(exclude={"waha_session"}),
-        waha_session=_session_for(user_id, request.waha_session),
+        **request.model_dump(exclude={"whatsapp_session_id"}),
+        **_session_for(user_id, request.whatsapp_session_id),
         status=CampaignStatus.SCHEDULED.value,
         # Without a start time the campaign waits for POST /run; dueAt keeps the
         # schedule's index sparse.
@@ -83,20 +84,18 @@ def _owned(item: T | None, what: str, field: str) -> T:
     return item
 
 
-def _session_for(user_id: str, requested: str | None) -> str:
+def _session_for(user_id: str, requested: str | None) -> dict[str, str]:
+    """The campaign's session: its id, and its WAHA name for the runner to check."""
     if requested is None:
-        first = sessions.first(user_id)
-        if first is None:
+        session = sessions.first(user_id)
+        if session is None:
             raise Invalid(
-                REGISTER_A_SESSION, [{"in": "body", "field": "wahaSession", "message": "none held"}]
+                REGISTER_A_SESSION,
+                [{"in": "body", "field": "whatsappSessionId", "message": "none connected"}],
             )
-        return first
-    if sessions.holder(requested) != user_id:
-        raise Invalid(
-            f"wahaSession: you do not hold the WhatsApp session {requested!r}; register it first",
-            [{"in": "body", "field": "wahaSession", "message": "not one of your sessions"}],
-        )
-    return requested
+    else:
+        session = _owned(sessions.find(user_id, requested), "WhatsApp session", "whatsappSessionId")
+    return {"whatsapp_session_id": session.id or "", "waha_session": session.name}
 
 
 # ------------------------------------------------------------------------ reads

@@ -1,9 +1,9 @@
-"""A user's library: contact lists and their contacts, message templates, media
-items, and the WhatsApp sessions (numbers) they hold. Each use case returns the
+"""A user's library: contact lists and their contacts, message templates and media
+items (WhatsApp sessions are `campaigns.api.sessions`). Each use case returns the
 answer's model; the items live behind the repositories in `campaigns.data`.
 
 Lists, templates and media are keyed by (userId, id), so another user's item is
-simply not found. A WhatsApp session name is held by one user at a time.
+simply not found.
 
 Contacts keep a stable, 0-based order. Appending reserves an index range first,
 then writes the contacts at those indexes, so concurrent appends to one list never
@@ -29,21 +29,15 @@ from campaigns.api.models import (
     ContactListPage,
     MediaItemOut,
     MediaItemPage,
-    SessionOut,
-    SessionPage,
     TemplateOut,
     TemplatePage,
 )
-from campaigns.data import contact_lists, media, sessions, templates
+from campaigns.data import contact_lists, media, templates
 from campaigns.data.contact_lists import ContactRow
 from campaigns.data.erasure import forget_contacts
 from campaigns.data.models import ContactList
-from campaigns.domain.errors import Invalid, NotFound, WrongState
+from campaigns.domain.errors import Invalid, NotFound
 from campaigns.domain.phones import PhoneNumberRefused, to_e164
-from campaigns.observability import logger
-
-UNKNOWN_STATUS = "unknown"
-SESSION_STATUS_DEADLINE_S = 8.0
 
 
 class NewContact(Protocol):
@@ -159,61 +153,7 @@ def list_media_items(user_id: str, limit: int, token: str | None) -> MediaItemPa
     return MediaItemPage.of(media.page(user_id, limit, token), MediaItemOut.from_item)
 
 
-# -------------------------------------------------------------- WhatsApp sessions
-
-
-def register_session(user_id: str, name: str, now: datetime) -> tuple[SessionOut, bool]:
-    """The caller holds `name` from now on. Returns (session, created); registering
-    one's own session again changes nothing. WrongState if another user holds it."""
-    item, created = sessions.hold(name, user_id, now)
-    if item is None or item.user_id != user_id:
-        raise WrongState(f"The WhatsApp session {name!r} is held by another user")
-    return SessionOut.from_item(item, session_statuses([item.name])[item.name]), created
-
-
-def list_sessions(user_id: str, limit: int, token: str | None) -> SessionPage:
-    """The caller's sessions, the first registered first, with WAHA's live status."""
-    page = sessions.page(user_id, limit, token)
-    statuses = session_statuses([item.name for item in page.items])
-    return SessionPage.of(page, lambda item: SessionOut.from_item(item, statuses[item.name]))
-
-
-def session_statuses(names: Sequence[str]) -> dict[str, str]:
-    """WAHA's live status of each session, asked in parallel within a deadline; "unknown"
-    in dry-run mode, when WAHA fails, or when it is too slow for an API answer."""
-    from campaigns.config import settings
-
-    statuses = dict.fromkeys(names, UNKNOWN_STATUS)
-    if not names or not settings().waha_base_url:
-        return statuses
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    from campaigns.sending.factory import build_sender  # only this route talks to WAHA
-
-    try:
-        sender = build_sender()
-    except Exception:
-        logger.exception("WAHA sender unavailable; session statuses unknown")
-        return statuses
-    pool = ThreadPoolExecutor(max_workers=min(8, len(names)))
-    try:
-        futures = {pool.submit(sender.session_state, name): name for name in names}
-        done, _ = wait(futures, timeout=SESSION_STATUS_DEADLINE_S)
-        for future in done:
-            name = futures[future]
-            try:
-                statuses[name] = future.result().status or UNKNOWN_STATUS
-            except Exception as exc:
-                logger.warning(
-                    "WAHA session status failed", extra={"session": name, "error": type(exc).__name__}
-                )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return statuses
-
-
 __all__ = [
-    "UNKNOWN_STATUS",
     "append_contacts",
     "create_contact_list",
     "create_media_item",
@@ -221,9 +161,6 @@ __all__ = [
     "get_contact_list",
     "list_contact_lists",
     "list_media_items",
-    "list_sessions",
     "list_templates",
     "owned_contact_list",
-    "register_session",
-    "session_statuses",
 ]

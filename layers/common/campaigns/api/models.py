@@ -175,12 +175,27 @@ class CreateMediaItemIn(RequestModel):
         return value.lower()
 
 
-class RegisterSessionIn(RequestModel):
-    name: Annotated[
-        SessionName,
-        Field(
-            description="The WAHA session name (letters, digits, _ and -; up to 64).", examples=["default"]
-        ),
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+DailyLimit = Annotated[StrictInt, Field(ge=1, le=100_000, description="Messages a day through this number.")]
+
+
+class CreateSessionIn(RequestModel):
+    """The server names the WAHA session; a request cannot."""
+
+    label: Annotated[Label | None, Field(description="Your name for this number.")] = None
+    daily_limit: DailyLimit = 1000
+
+
+class ChangeSessionIn(RequestModel):
+    label: Label | None = None
+    daily_limit: DailyLimit | None = None
+
+
+class PairingCodeIn(RequestModel):
+    phone_number: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+        Field(description="The number to connect, in international format.", examples=["+14155550100"]),
     ]
 
 
@@ -198,8 +213,8 @@ class CreateCampaignIn(RequestModel):
         AwareDatetime | None,
         Field(description="ISO 8601 with an offset. Omitted: the campaign waits for POST /run."),
     ] = None
-    waha_session: Annotated[
-        SessionName | None, Field(description="One of the caller's sessions; default: their first.")
+    whatsapp_session_id: Annotated[
+        ItemId | None, Field(description="One of the caller's sessions (its id); default: their first.")
     ] = None
     min_delay_ms: Annotated[DelayMs | None, Field(description="Default 30000.")] = None
     max_delay_ms: Annotated[DelayMs | None, Field(description="Default 60000.")] = None
@@ -319,13 +334,35 @@ class MediaItemOut(ItemOut):
 
 
 class SessionOut(ResponseModel):
-    name: str
-    status: str = Field(description="WAHA's status (WORKING, SCAN_QR_CODE, ...) or unknown.")
+    id: str
+    label: str | None
+    daily_limit: int
+    status: str = Field(description="WAHA's status (STARTING, SCAN_QR_CODE, WORKING, FAILED, ...).")
+    status_at: Timestamp | None = Field(None, description="When WAHA reported that status.")
+    phone_number: str | None = Field(None, description="The paired number, once WORKING.")
+    push_name: str | None = Field(None, description="The paired account's WhatsApp name.")
     created_at: Timestamp
 
     @classmethod
-    def from_item(cls, item: WhatsAppSession, status: str) -> SessionOut:
-        return cls(name=item.name, status=status, created_at=item.created_at)
+    def from_item(cls, item: WhatsAppSession) -> SessionOut:
+        return cls(
+            id=item.id or "",
+            label=item.label,
+            daily_limit=int(item.daily_limit or 1000),
+            status=item.status or "STARTING",
+            status_at=item.status_at,
+            phone_number=item.phone_number,
+            push_name=item.push_name,
+            created_at=item.created_at,
+        )
+
+
+class PairingCodeOut(ResponseModel):
+    code: str
+
+
+class QrValueOut(ResponseModel):
+    value: str
 
 
 class CampaignOut(ItemOut):
@@ -336,7 +373,7 @@ class CampaignOut(ItemOut):
     message_template_id: str
     media_library_item_id: str | None
     default_name_value: str
-    waha_session: str | None
+    whatsapp_session_id: str | None
     scheduled_at: Timestamp | None
     started_at: Timestamp | None
     completed_at: Timestamp | None
@@ -348,6 +385,8 @@ class CampaignOut(ItemOut):
     failed_count: int
     unknown_count: int
     skipped_count: int = Field(0, description="Contacts never attempted by rule (opted out).")
+    delivered_count: int = Field(0, description="Deliveries WhatsApp reports Delivered or later.")
+    read_count: int = Field(0, description="Deliveries WhatsApp reports Read or later.")
     pause_reason: str | None
     failure_reason: str | None
     waiting_until: Timestamp | None = Field(
@@ -390,6 +429,9 @@ class DeliveryOut(ItemOut):
     phone_number: str
     status: DeliveryStatus
     message_id: str | None
+    ack: str | None = Field(
+        None, description="WhatsApp's latest acknowledgement: Server, Delivered, Read, ..."
+    )
     error: str | None
     at: Timestamp
 
@@ -493,12 +535,14 @@ __all__ = [
     "AppendContactsIn",
     "CampaignOut",
     "CampaignPage",
+    "ChangeSessionIn",
     "ContactIn",
     "ContactListOut",
     "ContactListPage",
     "CreateCampaignIn",
     "CreateContactListIn",
     "CreateMediaItemIn",
+    "CreateSessionIn",
     "CreateTemplateIn",
     "DeletionPendingOut",
     "DeliveryOut",
@@ -513,7 +557,9 @@ __all__ = [
     "OptOutPage",
     "OptOutsAddedOut",
     "PageOut",
-    "RegisterSessionIn",
+    "PairingCodeIn",
+    "PairingCodeOut",
+    "QrValueOut",
     "RetryCampaignIn",
     "SendTestIn",
     "SendTestOut",

@@ -36,6 +36,21 @@ class CampaignReads:
     def session_holder(self, session_name: str) -> str | None:
         return sessions.holder(session_name)
 
+    def waha_session_for(self, campaign: Campaign) -> str | None:
+        """The WAHA name the campaign sends through, while its owner still has that
+        session: found by the campaign's session id (its name is kept with it since
+        creation); a campaign from before session ids by the name alone."""
+        name = campaign.waha_session
+        if campaign.whatsapp_session_id and not name:
+            found = sessions.find(campaign.user_id, campaign.whatsapp_session_id)
+            name = found.name if found is not None else None
+        item = sessions.by_name(name) if name else None
+        if item is None or item.user_id != campaign.user_id:
+            return None
+        if campaign.whatsapp_session_id and item.id != campaign.whatsapp_session_id:
+            return None
+        return item.name
+
     def contact_page(self, list_id: str, start_index: int, size: int) -> list[Contact]:
         """At most `size` contacts from `start_index` on, in index order, read
         consistently (a contact written a moment ago is seen). The caller checks for

@@ -141,9 +141,9 @@ class CampaignRunner:
             if item is None:
                 return self.end.fail(run, "The campaign's media item no longer exists.")
             media = _media(item)
-        session = campaign.waha_session or ""
-        if not session or self.store.reads.session_holder(session) != campaign.user_id:
-            return self.end.pause(run, _session_not_held(session))
+        session = self.store.reads.waha_session_for(campaign) or ""
+        if not session:
+            return self.end.pause(run, _session_not_held(campaign.waha_session or ""))
         plan = SendPlan(
             check_number=bool(campaign.check_numbers), typing=bool(campaign.typing), media=bool(media)
         )
