@@ -13,13 +13,14 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat requirements-sam.txt | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: help venv sam browser lint test test-fast dev demo token openapi bench lock build deploy delete user clean
+.PHONY: help venv sam browser lint test test-fast dev demo token adopt-session openapi bench lock build deploy delete user clean
 
 help:
 	@echo "make demo    run one campaign end to end on the local stack (dry run)"
 	@echo "make test    install what is needed, lint, check the template, run every test"
 	@echo "make dev     serve the API and dashboard on http://127.0.0.1:$(PORT)"
 	@echo "make token USER=alice   print a local JWT for alice"
+	@echo "make adopt-session NAME=default USER=<sub>   hand an existing WAHA session to one user"
 	@echo "make openapi write docs/openapi.json"
 	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
 	@echo "make build   sam build (finds a Python 3.12, or builds in a container)"
@@ -68,6 +69,11 @@ demo: venv
 
 token: venv
 	@$(PY) -m devstack token $(USER)
+
+# An existing WAHA session (e.g. WAHA Core's only one, `default`) becomes USER's.
+adopt-session: venv
+	@test -n "$(NAME)" || { echo "usage: make adopt-session NAME=<WAHA session> USER=<user's sub>"; exit 2; }
+	$(PY) scripts/adopt_session.py --name "$(NAME)" --user "$(USER)"
 
 openapi: venv
 	$(PY) scripts/export_openapi.py
