@@ -59,7 +59,9 @@ WRITES = {
         # Opt-out lists: POST and DELETE /opt-outs, and keyword opt-outs from inbound messages.
         "OptOutsTable",
     },
-    "RunnerFunction": {"CampaignsTable", "DeliveriesTable"},
+    # The run's writes, its deliveries, and the WhatsApp number's send slot on its
+    # session (per-number pacing and the daily limit).
+    "RunnerFunction": {"CampaignsTable", "DeliveriesTable", "WhatsAppSessionsTable"},
     "SchedulerFunction": {"CampaignsTable", "DeliveriesTable"},
 }
 
