@@ -1,4 +1,8 @@
-"""The caller's opt-out list: read, add (JSON or CSV), remove."""
+"""The caller's opt-out list: read, add (JSON or CSV), remove.
+
+Importing this router also installs the opt-out keyword rules as the hook for
+inbound WhatsApp messages (`campaigns.inbound`), which `POST /webhooks/waha` hands
+every `message` event from a contact to."""
 
 from __future__ import annotations
 
@@ -13,11 +17,13 @@ from campaigns.api import optouts
 from campaigns.api.models import OptOutPage, OptOutsAddedOut
 from campaigns.api.openapi import answers
 from campaigns.data.pagination import DEFAULT_LIMIT
+from campaigns.inbound import set_opt_out_hook
 from campaigns.timeutil import utcnow
 
 from .params import Limit, NextToken, caller, content_type
 
 router = Router()
+set_opt_out_hook(optouts.OptOutKeywords())
 
 
 @router.get(
