@@ -8,6 +8,7 @@ campaign and its delivery log say.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
@@ -1097,6 +1098,24 @@ def test_batch_pauses_park_the_run_and_its_continuation_resumes_it(build, fake_w
             ((event, _),) = later
     assert_each_sent_once_in_order(fake_waha, phones(5))
     assert_log_matches(campaign, fake_waha)
+
+
+@pytest.fixture
+def powertools_output():
+    """Everything the Powertools logger writes (its JSON lines), whatever pytest captures.
+
+    Its handler holds the stdout of import time, which capsys does not replace, so the
+    handler's stream is swapped for the test."""
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    previous = handler.setStream(buffer)
+    level = logger.log_level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)
+        logger.setLevel(level)
 
 
 def test_the_api_key_never_appears_in_a_log_line(build, fake_waha, powertools_output, caplog, capsys):
