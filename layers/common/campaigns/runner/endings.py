@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from campaigns.config import Settings
@@ -27,20 +28,13 @@ IN_PLACE_RETRIES = 3
 IN_PLACE_BACKOFF_S = (2.0, 4.0, 8.0)
 
 
+@dataclass
 class RunEndings:
-    def __init__(
-        self,
-        store: CampaignStore,
-        invoker: RunnerInvoker,
-        cfg: Settings,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.store = store
-        self.invoker = invoker
-        self.cfg = cfg
-        self.clock = clock
-        self.sleep = sleep
+    store: CampaignStore
+    invoker: RunnerInvoker
+    cfg: Settings
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None] = time.sleep
 
     def not_sent(self, run: Run, index: int | None, not_sent: NotSent) -> RunResult | None:
         """Nothing went out (or, unconfirmed, it can only go again with the same id): give

@@ -6,6 +6,7 @@ without sending."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from campaigns.config import Settings
@@ -23,20 +24,13 @@ def next_index(campaign: Campaign) -> int:
     return 0 if last is None else int(last) + 1
 
 
+@dataclass
 class RunStart:
-    def __init__(
-        self,
-        store: CampaignStore,
-        cfg: Settings,
-        clock: Callable[[], datetime],
-        invoker: RunnerInvoker,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.store = store
-        self.cfg = cfg
-        self.clock = clock
-        self.invoker = invoker
-        self.sleep = sleep
+    store: CampaignStore
+    cfg: Settings
+    clock: Callable[[], datetime]
+    invoker: RunnerInvoker
+    sleep: Callable[[float], None]
 
     def hold(self, campaign: Campaign, event: RunEvent) -> str | None:
         """Take the campaign, or accept this continuation. None: not this event's to run."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from campaigns.config import Settings
@@ -40,22 +41,14 @@ def batch_full(campaign: Campaign, pending_sent: bool = False) -> bool:
     return int(campaign.sent_in_batch or 0) + (1 if pending_sent else 0) >= int(campaign.batch_size)
 
 
+@dataclass
 class Waits:
-    def __init__(
-        self,
-        cfg: Settings,
-        end: RunEndings,
-        step: SendStep,
-        slots: NumberSlots,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.cfg = cfg
-        self.end = end
-        self.step = step
-        self.slots = slots
-        self.clock = clock
-        self.sleep = sleep
+    cfg: Settings
+    end: RunEndings
+    step: SendStep
+    slots: NumberSlots
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
 
     def before_claim(self, run: Run, contact: Contact) -> RunResult | None:
         """Park, hand off, or wait here until the contact may be sent (then None)."""
