@@ -9,6 +9,7 @@ campaign pauses where it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from campaigns.data.campaign_reads import CampaignReads
 from campaigns.data.models import Contact
@@ -23,23 +24,15 @@ class ContactMissing(Exception):
         self.index = index
 
 
+@dataclass
 class ContactCursor:
-    def __init__(
-        self,
-        reads: CampaignReads,
-        list_id: str,
-        start: int,
-        total: int,
-        page_size: int,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.reads = reads
-        self.list_id = list_id
-        self.next_index = start
-        self.total = total
-        self.page_size = page_size
-        self.sleep = sleep
-        self._page: dict[int, Contact] = {}
+    reads: CampaignReads
+    list_id: str
+    next_index: int  # where the run starts: lastProcessedContactIndex + 1
+    total: int
+    page_size: int
+    sleep: Callable[[float], None]
+    _page: dict[int, Contact] = field(default_factory=dict, init=False)
 
     def peek(self, index: int) -> Contact | None:
         """Contact `index` when it is already read (a claim of it can be merged with a record)."""
