@@ -43,15 +43,32 @@ def parse_contacts_request(model: type[M], body: str | None, content_type: str, 
             **{k: v for k, v in fields.items() if v is not None},
             "contacts": contacts_from_csv(body or ""),
         }
-    elif media_type in ("", "application/json") or media_type.endswith("+json"):
-        if not body:
-            raise invalid_request([{"loc": ("body",), "type": "missing"}])
-        try:
-            data = load_json_body(body)
-        except json.JSONDecodeError as exc:
-            raise BadRequest("The request body is not valid JSON") from exc
+    elif is_json(media_type):
+        data = json_body(body)
     else:
-        raise BadRequest("The request body must be JSON (application/json) or CSV (text/csv)")
+        raise BadRequest(JSON_OR_CSV)
+    return validated_body(model, data)
+
+
+JSON_OR_CSV = "The request body must be JSON (application/json) or CSV (text/csv)"
+
+
+def is_json(media_type: str) -> bool:
+    return media_type in ("", "application/json") or media_type.endswith("+json")
+
+
+def json_body(body: str | None) -> Any:
+    """The request's JSON: 422 when there is no body, 400 when it is not JSON."""
+    if not body:
+        raise invalid_request([{"loc": ("body",), "type": "missing"}])
+    try:
+        return load_json_body(body)
+    except json.JSONDecodeError as exc:
+        raise BadRequest("The request body is not valid JSON") from exc
+
+
+def validated_body(model: type[M], data: Any) -> M:
+    """`data` as `model`, or 422 with where each problem is in the body."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from pydantic import ValidationError
-
-from campaigns.api.bodies import CSV_MEDIA_TYPES, load_json_body
-from campaigns.api.errors import BadRequest, invalid_request, summarise
+from campaigns.api.bodies import CSV_MEDIA_TYPES, JSON_OR_CSV, is_json, json_body, validated_body
+from campaigns.api.errors import BadRequest, summarise
 from campaigns.api.models import (
     MAX_CONTACTS_PER_REQUEST,
     AddOptOutsIn,
@@ -117,21 +114,9 @@ def parse_opt_outs_body(body: str | None, content_type: str) -> OptOutRequest:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type in CSV_MEDIA_TYPES:
         return OptOutRequest(numbers_from_csv(body or ""), OptOutSource.IMPORT)
-    if media_type not in ("", "application/json") and not media_type.endswith("+json"):
-        raise BadRequest("The request body must be JSON (application/json) or CSV (text/csv)")
-    if not body:
-        raise invalid_request([{"loc": ("body",), "type": "missing"}])
-    try:
-        data = load_json_body(body)
-    except json.JSONDecodeError as exc:
-        raise BadRequest("The request body is not valid JSON") from exc
-    try:
-        request = AddOptOutsIn.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise invalid_request(errors) from exc
+    if not is_json(media_type):
+        raise BadRequest(JSON_OR_CSV)
+    request = validated_body(AddOptOutsIn, json_body(body))
     return OptOutRequest(list(request.phone_numbers), OptOutSource.MANUAL)
 
 
