@@ -143,6 +143,36 @@ export function createApi({ getBaseUrl, getToken }) {
 
   const id = (value) => encodeURIComponent(value);
 
+  /** A PNG the API answers (a pairing QR code), as a data: URL for an <img>. */
+  async function image(path) {
+    const headers = { Accept: "image/png" };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response;
+    try {
+      response = await fetch(`${normaliseBaseUrl(getBaseUrl())}${path}`, {
+        headers,
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError(0, "Could not reach the API for the QR code.");
+    }
+    if (!response.ok) {
+      const data = await readBody(response);
+      const message = data && typeof data.message === "string" ? data.message : fallbackMessage(response);
+      throw new ApiError(response.status, message);
+    }
+    // A data: URL, which the dashboard's Content-Security-Policy allows for images.
+    const blob = await response.blob();
+    return await new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(new ApiError(0, "The QR code could not be read."));
+      reader.readAsDataURL(blob);
+    });
+  }
+
   return {
     request,
     listCampaigns: ({ limit, nextToken } = {}) => request("GET", "/campaigns", { query: { limit, nextToken } }),
@@ -157,7 +187,8 @@ export function createApi({ getBaseUrl, getToken }) {
     createMediaItem: (name, storagePath, mimeType) =>
       request("POST", "/media-items", { body: { name, storagePath, mimeType } }),
     listSessions: () => request("GET", "/whatsapp-sessions"),
-    registerSession: (name) => request("POST", "/whatsapp-sessions", { body: { name } }),
+    connectNumber: (label) => request("POST", "/whatsapp-sessions", { body: label ? { label } : {} }),
+    sessionQrImage: (sessionId) => image(`/whatsapp-sessions/${id(sessionId)}/qr`),
     createCampaign: (body) => request("POST", "/campaigns", { body }),
   };
 }

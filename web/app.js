@@ -216,6 +216,7 @@ function signOut(message = "Signed out.", { keepSession = false } = {}) {
   state.baseUrl = defaultBaseUrl();
   state.campaigns = [];
   state.pending.clear();
+  clearTimeout(state.pairingTimer);
   state.sessions = null;
   state.saved = { lists: new Map(), templates: new Map(), media: new Map() };
   state.loadSeq += 1; // answers still on their way are now stale
@@ -584,31 +585,41 @@ function refreshOpenDeliveries() {
 // ---------------------------------------------------------------- sessions
 
 function sessionsOf(answer) {
-  return itemsOf(answer)
-    .map((session) => (typeof session === "string" ? { name: session } : session))
-    .filter((session) => session && session.name);
+  return itemsOf(answer).filter((session) => session && session.id);
+}
+
+function sessionName(session) {
+  return session.label || session.phoneNumber || "WhatsApp number";
 }
 
 async function loadSessions() {
   const status = byId("sessions-status");
-  status.textContent = "Loading sessions…";
+  status.textContent = "Loading your numbers…";
   try {
     state.sessions = sessionsOf(await api.listSessions());
   } catch (error) {
     if (handleUnauthorized(error)) return;
     state.sessions = null;
     status.textContent = "";
-    showError(`Could not load your WhatsApp sessions: ${errorText(error)}`, "sessions");
+    showError(`Could not load your WhatsApp numbers: ${errorText(error)}`, "sessions");
     renderSessions();
     return;
   }
   clearError("sessions");
   renderSessions();
+  watchPairing();
 }
 
-function renderSessions(selectName) {
+/** While a number waits to be paired, its status is read again every few seconds. */
+function watchPairing() {
+  clearTimeout(state.pairingTimer);
+  const waiting = (state.sessions ?? []).some((session) => session.status !== "WORKING");
+  if (waiting && !byId("dashboard").hidden) state.pairingTimer = setTimeout(loadSessions, 2000);
+}
+
+function renderSessions(selectId) {
   const select = byId("session-select");
-  const previous = selectName ?? select.value;
+  const previous = selectId ?? select.value;
   const sessions = state.sessions ?? [];
   const status = byId("sessions-status");
 
@@ -617,62 +628,84 @@ function renderSessions(selectName) {
     sessions.map((session) =>
       h(
         "li",
-        { "data-testid": `session-${session.name}` },
-        h("span", { class: "mono" }, session.name),
-        " ",
-        statusBadge(session.status || "unknown", `session-status-${session.name}`),
+        { "data-testid": `session-${session.id}` },
+        h("span", {}, sessionName(session)),
+        session.phoneNumber ? h("span", { class: "mono" }, ` ${session.phoneNumber} `) : " ",
+        statusBadge(session.status || "unknown", `session-status-${session.id}`),
+        session.status === "SCAN_QR_CODE"
+          ? h(
+              "button",
+              { type: "button", class: "button secondary", "data-testid": `session-qr-button-${session.id}`, onclick: () => showQr(session) },
+              "Show the QR code",
+            )
+          : null,
+        h("div", { id: `session-qr-${session.id}`, "data-testid": `session-qr-${session.id}` }),
       ),
     ),
   );
 
   if (state.sessions === null) {
-    status.textContent = "Sessions could not be loaded; the API will use your first session.";
-    replaceChildren(select, h("option", { value: "" }, "Your first session"));
+    status.textContent = "Numbers could not be loaded; the API will use your first one.";
+    replaceChildren(select, h("option", { value: "" }, "Your first number"));
   } else if (sessions.length === 0) {
-    status.textContent = "You have no WhatsApp session yet. Register one before creating a campaign.";
-    replaceChildren(select, h("option", { value: "" }, "No session registered"));
+    status.textContent = "You have no WhatsApp number connected yet. Connect one before creating a campaign.";
+    replaceChildren(select, h("option", { value: "" }, "No number connected"));
   } else {
-    status.textContent = sessions.length === 1 ? "Your session:" : `Your ${sessions.length} sessions:`;
+    status.textContent = sessions.length === 1 ? "Your number:" : `Your ${sessions.length} numbers:`;
     replaceChildren(
       select,
       sessions.map((session) =>
-        h("option", { value: session.name }, session.status ? `${session.name} (${session.status})` : session.name),
+        h("option", { value: session.id }, `${sessionName(session)} (${session.status || "unknown"})`),
       ),
     );
-    if (sessions.some((session) => session.name === previous)) select.value = previous;
+    if (sessions.some((session) => session.id === previous)) select.value = previous;
   }
   select.disabled = state.sessions !== null && sessions.length === 0;
   updateSessionHint();
 }
 
+async function showQr(session) {
+  const place = byId(`session-qr-${session.id}`);
+  try {
+    const url = await api.sessionQrImage(session.id);
+    replaceChildren(
+      place,
+      h("p", { class: "hint" }, "On the phone: WhatsApp > Linked devices > Link a device, then scan:"),
+      h("img", { src: url, alt: `QR code to pair ${sessionName(session)}`, width: 240, height: 240 }),
+    );
+  } catch (error) {
+    if (handleUnauthorized(error)) return;
+    showError(`Could not show the QR code: ${errorText(error)}`, "sessions");
+  }
+}
+
 function updateSessionHint() {
   const select = byId("session-select");
-  const session = (state.sessions ?? []).find((item) => item.name === select.value);
+  const session = (state.sessions ?? []).find((item) => item.id === select.value);
   const hint = byId("session-select-hint");
   hint.textContent =
     session && session.status && session.status !== "WORKING"
-      ? `This session is ${session.status}: a campaign pauses until the session is WORKING.`
+      ? `This number is ${session.status}: a campaign waits until it is paired and WORKING.`
       : "";
 }
 
 async function registerSession(event) {
   event.preventDefault();
   const input = byId("session-name-input");
-  const name = input.value.trim();
-  setFieldError(input, name ? "" : "Enter the session name.");
-  if (!name) return input.focus();
+  const label = input.value.trim();
   const button = byId("session-register-button");
-  setBusy(button, true, "Registering…");
+  setBusy(button, true, "Connecting…");
   try {
-    await api.registerSession(name);
-    notify(`Session "${name}" registered.`);
+    const session = await api.connectNumber(label);
+    notify(`Number "${sessionName(session)}" created: pair it with the QR code.`);
     clearError("sessions");
     input.value = "";
     state.sessions = sessionsOf(await api.listSessions());
-    renderSessions(name);
+    renderSessions(session.id);
+    watchPairing();
   } catch (error) {
     if (handleUnauthorized(error)) return;
-    showError(`Could not register session "${name}": ${errorText(error)}`, "sessions");
+    showError(`Could not connect a number: ${errorText(error)}`, "sessions");
   } finally {
     setBusy(button, false);
   }
@@ -791,7 +824,7 @@ function readCreateForm() {
   };
 
   if (!values.name) problems.set(fields.name, "Give the campaign a name.");
-  if (state.sessions && state.sessions.length === 0) problems.set(fields.session, "Register a WhatsApp session first (above).");
+  if (state.sessions && state.sessions.length === 0) problems.set(fields.session, "Connect a WhatsApp number first (above).");
   if (!state.csv.fileKey) problems.set(fields.csv, "Choose a CSV file of contacts.");
   else if (state.csv.contacts.length === 0) problems.set(fields.csv, "The file has no usable contacts.");
   if (!values.template.trim()) problems.set(fields.template, "Write the message.");
@@ -904,7 +937,7 @@ async function createCampaign(event) {
     const body = { name: values.name, contactListId, messageTemplateId, defaultNameValue: values.defaultName };
     if (mediaLibraryItemId) body.mediaLibraryItemId = mediaLibraryItemId;
     if (values.scheduledAt) body.scheduledAt = values.scheduledAt;
-    if (values.session) body.wahaSession = values.session;
+    if (values.session) body.whatsappSessionId = values.session;
     if (values.minDelayMs !== undefined) body.minDelayMs = values.minDelayMs;
     if (values.maxDelayMs !== undefined) body.maxDelayMs = values.maxDelayMs;
     const campaign = await api.createCampaign(body);
