@@ -71,17 +71,23 @@ class NumberSlots:
         min_gap_ms: int,
         send_at: datetime,
         now: datetime,
+        sends_from: datetime | None = None,
     ) -> Decision:
-        """A slot for one send at `send_at` through the number, or when to ask again.
+        """A slot for one send through the number, or when to ask again. The send is
+        judged at `sends_from`, the earliest it can reach WAHA, and recorded at
+        `send_at`, the latest: whatever happens between, the next sender's gap holds.
         A campaign told to wait is remembered as waiting, for fair turns."""
+        earliest = sends_from or send_at
         for _ in range(ATTEMPTS):
             item = self._known.pop(session_name, None) or self._read(session_name)
             if item is None:
                 return Decision(True)  # no session item: nothing to pace against
             state = _state(item)
-            # Judged at the moment the message will go out (after its typing).
             limit = getattr(item, "daily_limit", None)  # None: the default limit
-            decision = decide(state, campaign_id, min_gap_ms, limit, send_at)
+            # After its own send, a campaign's sends are both recorded at the latest: its
+            # own pacing is unchanged. After another campaign's, judged at the earliest.
+            judged_at = send_at if state.last_campaign_id == campaign_id else earliest
+            decision = decide(state, campaign_id, min_gap_ms, limit, judged_at)
             if decision.granted:
                 if self._write(item, after_send(state, campaign_id, min_gap_ms, send_at, now)):
                     return decision

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from campaigns.config import Settings
 from campaigns.data.models import Campaign, Contact
 from campaigns.data.number_slots import NumberSlots
+from campaigns.domain.number_pacing import Decision
 from campaigns.domain.send_windows import SendWindow
 from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunResult
@@ -27,6 +28,9 @@ from campaigns.runner.send_step import SendStep
 WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 # Short waits for the number's turn slept here before the run parks instead.
 NUMBER_TURN_TRIES = 20
+# Room for what happens between taking the number's slot and the send (the claim and the
+# opt-out read, a slow WAHA): the next campaign on the number waits this much longer.
+SLOT_ALLOWANCE_S = 1.0
 
 
 def send_window_of(campaign: Campaign) -> SendWindow | None:
@@ -98,9 +102,21 @@ class Waits:
         window = send_window_of(run.campaign)
         if window is not None and not window.is_open(now):
             return False
-        send_at = now + timedelta(milliseconds=self.step.typing_for(run.message, contact))
+        return self._take_slot(run, contact, now).granted
+
+    def _take_slot(self, run: Run, contact: Contact, now: datetime) -> Decision:
+        """The number's slot for a send that reaches WAHA between `typing` (at the
+        earliest) and `typing` plus everything done before it (at the latest: the claim,
+        the opt-out read, the number check and the message id, as the pacer measured
+        them, and an allowance for the DynamoDB requests). Judged at the earliest and
+        recorded at the latest, the gap WhatsApp sees is never under the number's gap."""
+        assert run.message is not None and run.pacer is not None
+        typing = timedelta(milliseconds=self.step.typing_for(run.message, contact))
+        latest = typing + timedelta(seconds=run.pacer.lead_s + SLOT_ALLOWANCE_S)
         min_gap_ms = int(run.campaign.min_delay_ms or 0)
-        return self.slots.take(run.message.session, run.campaign.id, min_gap_ms, send_at, now).granted
+        return self.slots.take(
+            run.message.session, run.campaign.id, min_gap_ms, now + latest, now, sends_from=now + typing
+        )
 
     def _number_turn(self, run: Run, contact: Contact) -> RunResult | None:
         """The number's turn: per-number pacing and its daily limit, across campaigns."""
@@ -108,11 +124,10 @@ class Waits:
         typing = timedelta(milliseconds=self.step.typing_for(run.message, contact))
         for _ in range(NUMBER_TURN_TRIES):
             now = self.clock()
-            min_gap_ms = int(run.campaign.min_delay_ms or 0)
-            slot = self.slots.take(run.message.session, run.campaign.id, min_gap_ms, now + typing, now)
+            slot = self._take_slot(run, contact, now)
             if slot.granted:
                 return None
-            # The message would go out after its typing: wait until that lands on the turn.
+            # The message goes out after its typing: wait until that lands on the turn.
             wait_s = max(0.0, ((slot.not_before or now) - (now + typing)).total_seconds())
             short = wait_s * 1000 <= self.cfg.continuation_threshold_ms
             if not short or not run.can_afford(wait_s * 1000, self.cfg.handoff_margin_ms):
