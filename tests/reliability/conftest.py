@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.figures import FIGURES, SUITES
+from tests.reliability.figures import FIGURES, KINDS, SUITES
 
 REPO = Path(__file__).resolve().parents[2]
 REPORT = REPO / "RELIABILITY.md"
@@ -29,6 +29,22 @@ ABOUT = {
         "cancel, delivered and duplicated runner events, session drops and reconnects, crashes "
         "before and after a send, ambiguous sends, refused numbers and schedule ticks past "
         "the lease; the invariants after every step. Cases are examples (sequences of steps)."
+    ),
+    "month": (
+        "A simulated month on a fake clock: campaigns on shared WhatsApp numbers with "
+        "overlapping schedules, send windows in several time zones across a daylight-saving "
+        "change, opt-outs arriving mid-run, duplicated and crashed invocations; checked against "
+        "what the fake WAHA received."
+    ),
+    "webhooks": (
+        "Signed WAHA webhooks over HTTP: wrong, missing, truncated and replayed signatures, "
+        "stale timestamps, 1 MB bodies, acks for unknown ids and for another user's message, "
+        "acks out of order and repeated; no state change from unsigned input, no ack backwards, "
+        "counters equal to the deliveries."
+    ),
+    "tenancy": (
+        "Every route with another user's ids and page tokens: 404 with nothing of the other "
+        "user's data in the body or headers, and no timing difference of an order of magnitude."
     ),
     "schemathesis": (
         "Schemathesis against GET /openapi.json on the local stack, every operation, valid "
@@ -69,10 +85,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def _table(figures: dict[str, dict[str, int]]) -> list[str]:
     rows = [
-        "| suite | cases run | faults injected | duplicates seen | 5xx seen |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| suite | cases run | faults injected | duplicates seen | silent skips seen "
+        "| unsigned webhooks accepted | cross-tenant leaks | 5xx seen |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    totals = dict.fromkeys(("cases", "faults", "duplicates", "server_errors"), 0)
+    totals = dict.fromkeys(KINDS, 0)
     for suite in SUITES:
         counts = figures.get(suite, {})
         values = [counts.get(kind, 0) for kind in totals]
@@ -98,6 +115,10 @@ def render_report(figures: dict[str, dict[str, int]]) -> str:
         "After every case the invariants of `tests/reliability/invariants.py` hold: no contact",
         "messaged twice; each contact ends Sent, Failed or Unknown exactly once; counters equal",
         "the deliveries; unknownCount at most the faults that can make a send's outcome unknown.",
+        "A silent skip is a contact a campaign passed over with no delivery saying why (Skipped",
+        "carries its reason). An unsigned webhook accepted is a webhook without a valid",
+        "signature that changed anything; a cross-tenant leak is an answer that revealed another",
+        "user's data or that it exists.",
         "",
         "A fault is one thing made to go wrong: a runner crash, a WAHA error answer, timeout,",
         "session drop or refused number, a duplicated, lost or concurrent invocation or call, a",
@@ -109,6 +130,12 @@ def render_report(figures: dict[str, dict[str, int]]) -> str:
     ]
     for suite in SUITES:
         lines += [f"- **{suite}**: {ABOUT[suite]}"]
+    details = FIGURES.details()
+    if any(details.values()):
+        lines += ["", "## Measured", ""]
+        for suite in SUITES:
+            for name, value in details.get(suite, {}).items():
+                lines += [f"- {suite}, {name}: {value}"]
     lines += [
         "",
         "## Known bugs, pinned by strict xfail tests",
@@ -135,6 +162,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "reliability figures")
     for line in _table(figures):
         write(line)
+    for suite, lines in FIGURES.details().items():
+        for name, value in lines.items():
+            write(f"{suite}, {name}: {value}")
     write(f"reliability tests took {_timing['seconds']:.1f} s (setup, calls and teardown)")
     complete = set(ran) == set(SUITES)
     if complete and exitstatus == 0 and _timing["failed"] == 0:
