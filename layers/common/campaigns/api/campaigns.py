@@ -17,12 +17,14 @@ from campaigns.api.models import CampaignOut, CampaignPage, DeliveryOut, Deliver
 from campaigns.config import settings
 from campaigns.data import campaigns as stored_campaigns
 from campaigns.data import contact_lists, deliveries, media, sessions, templates
+from campaigns.data.number_slots import number_load
 from campaigns.data.owned_items import plausible_id
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import CampaignNotFound, Invalid
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 from campaigns.invoker import RunnerInvoker, default_invoker, runner_event
 from campaigns.observability import logger
+from campaigns.timeutil import utcnow
 
 if TYPE_CHECKING:
     from campaigns.api.models import CreateCampaignIn
@@ -108,7 +110,11 @@ def _owned_campaign(user_id: str, campaign_id: str) -> Campaign:
 
 
 def get_campaign(user_id: str, campaign_id: str) -> CampaignOut:
-    return CampaignOut.from_item(_owned_campaign(user_id, campaign_id))
+    item = _owned_campaign(user_id, campaign_id)
+    number = None
+    if item.status == CampaignStatus.RUNNING.value:
+        number = number_load(item.waha_session, item.id, int(item.min_delay_ms), utcnow())
+    return CampaignOut.from_item(item, number)
 
 
 def list_campaigns(user_id: str, limit: int, token: str | None) -> CampaignPage:

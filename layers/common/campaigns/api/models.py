@@ -30,9 +30,10 @@ from pydantic.alias_generators import to_camel
 
 from campaigns.api.send_window_models import SendWindowIn, SendWindowOut
 from campaigns.config import settings
-from campaigns.domain.eta import Progress, estimated_finish
+from campaigns.domain.eta import NumberLoad, Progress, estimated_finish
 from campaigns.domain.media_urls import media_host
 from campaigns.domain.phones import normalise_country
+from campaigns.domain.send_windows import SendWindow
 from campaigns.domain.statuses import CampaignStatus, DeliveryStatus
 from campaigns.timeutil import to_iso, utcnow
 
@@ -403,11 +404,13 @@ class CampaignOut(ItemOut):
     eta_at: Timestamp | None = Field(
         None,
         description="While Running: when the last contact should be sent, from the contacts left, "
-        "the pacing (the middle of minDelayMs..maxDelayMs each), batch pauses and any wait.",
+        "the pacing (the middle of minDelayMs..maxDelayMs each), batch pauses, any wait, the send "
+        "window and, for one campaign read by id, the turns and daily limit of its WhatsApp number.",
     )
 
     @classmethod
-    def from_item(cls, item: object) -> CampaignOut:
+    def from_item(cls, item: object, number: NumberLoad | None = None) -> CampaignOut:
+        """The campaign as answered; `number`: how its WhatsApp number is shared now."""
         out = cls.model_validate(item)
         if out.status is not CampaignStatus.RUNNING:
             return out
@@ -420,6 +423,10 @@ class CampaignOut(ItemOut):
             batch_pause_ms=out.batch_pause_ms,
             sent_in_batch=int(getattr(item, "sent_in_batch", 0) or 0),
             waiting_until=getattr(item, "waiting_until", None),
+            window=SendWindow.parse(out.send_window.model_dump(by_alias=True, exclude_none=True))
+            if out.send_window
+            else None,
+            number=number,
         )
         return out.model_copy(update={"eta_at": to_iso(estimated_finish(progress, utcnow()))})
 

@@ -11,7 +11,16 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import WhatsAppSession
-from campaigns.domain.number_pacing import Decision, NumberState, after_send, decide
+from campaigns.domain.eta import NumberLoad
+from campaigns.domain.number_pacing import (
+    DEFAULT_DAILY_LIMIT,
+    WAITER_MEMORY,
+    Decision,
+    NumberState,
+    after_send,
+    decide,
+    sent_in_last_day,
+)
 from campaigns.timeutil import parse_iso, to_iso
 
 ATTEMPTS = 5
@@ -116,3 +125,33 @@ class NumberSlots:
         item.number_waiting = json.dumps({c: to_iso(t) for c, t in state.waiting.items()})
         self._known[item.name] = item
         return True
+
+
+def number_load(
+    session_name: str | None, campaign_id: str, min_gap_ms: int, now: datetime
+) -> NumberLoad | None:
+    """How the campaigns sending through a number share it now, for an estimate (one
+    eventually consistent read): the campaigns that sent or asked for a turn lately."""
+    if not session_name:
+        return None
+    try:
+        item = WhatsAppSession.get(session_name)
+    except DoesNotExist:
+        return None
+    state = _state(item)
+    recent = now - WAITER_MEMORY
+    others = {c for c, since in state.waiting.items() if c != campaign_id and since > recent}
+    if (
+        state.last_campaign_id not in (None, campaign_id)
+        and state.last_send_at
+        and state.last_send_at > recent
+    ):
+        others.add(state.last_campaign_id)
+    gap = min(min_gap_ms, int(state.last_min_gap_ms)) if others and state.last_min_gap_ms else min_gap_ms
+    limit = DEFAULT_DAILY_LIMIT if item.daily_limit is None else int(item.daily_limit)
+    return NumberLoad(
+        sharing=1 + len(others),
+        min_gap_ms=gap,
+        daily_limit=limit,
+        sent_last_day=sent_in_last_day(state, now)[0],
+    )

@@ -93,6 +93,18 @@ class SendWindow:
         assert best is not None  # a non-empty window opens within any eight days
         return best
 
+    def closes_after(self, at: datetime) -> datetime:
+        """When the window open at `at` closes (UTC); `at` must be inside an opening."""
+        local_day = at.astimezone(self.zone).date()
+        for offset in (-1, 0):
+            day = local_day + timedelta(days=offset)
+            if self.days is not None and day.weekday() not in self.days:
+                continue
+            opens, closes = self._span(day)
+            if opens <= at < closes:
+                return closes
+        raise ValueError("the window is not open at that time")
+
     def is_open(self, at: datetime) -> bool:
         return self.next_opening(at) == at
 
