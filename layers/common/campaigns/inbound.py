@@ -4,7 +4,8 @@ their keywords; until then an inbound message is noted (without its text or numb
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from campaigns.observability import logger
@@ -16,6 +17,8 @@ class InboundMessage:
     session_id: str
     from_phone: str | None  # E.164 when WAHA gave a personal chat id
     text: str
+    # When the webhook carrying it was received (the opt-out's time); None: now.
+    at: datetime | None = field(default=None, compare=False)
 
 
 class OptOutHook(Protocol):

@@ -166,8 +166,9 @@ class OptOutKeywords:
     """The opt-out hook of inbound messages (`campaigns.inbound.OptOutHook`)."""
 
     def inbound(self, message: InboundMessage) -> None:
+        at = message.at or utcnow()
         record_inbound(
-            message.owner_user_id, message.from_phone, message.text, utcnow(), message.session_id or None
+            message.owner_user_id, message.from_phone, message.text, at, message.session_id or None
         )
 
 

@@ -131,7 +131,7 @@ def _act(item: WhatsAppSession, event: dict[str, Any], now: datetime) -> str:
     if kind == "session.status":
         return _status(item, event, payload, now)
     if kind == "message":
-        return _inbound(item, payload)
+        return _inbound(item, payload, now)
     return "Ignored"
 
 
@@ -168,14 +168,14 @@ def _status(
     return "Recorded"
 
 
-def _inbound(item: WhatsAppSession, payload: Mapping[str, Any]) -> str:
+def _inbound(item: WhatsAppSession, payload: Mapping[str, Any], now: datetime) -> str:
     if payload.get("fromMe") is not False or not item.user_id:
         return "Ignored"
     text = payload.get("body")
     sender = payload.get("from")
     phone = phone_from_me_id(sender) if isinstance(sender, str) and sender.endswith("@c.us") else None
     opt_out_hook().inbound(
-        InboundMessage(item.user_id, item.id or "", phone, text if isinstance(text, str) else "")
+        InboundMessage(item.user_id, item.id or "", phone, text if isinstance(text, str) else "", now)
     )
     return "Handed to the opt-out rules"
 
