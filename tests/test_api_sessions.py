@@ -5,6 +5,11 @@ user's session is 404 on every route; listing costs no WAHA request."""
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Iterator
+
+import pytest
+from botocore.awsrequest import AWSResponse
 
 from campaigns.data.models import Campaign, WhatsAppSession
 from campaigns.data.session_keys import session_keys
@@ -210,3 +215,62 @@ def test_another_users_session_is_404_on_every_route_and_changes_nothing(waha_ap
     assert len(waha_api.requests) == before  # bob reached nothing on WAHA
     mine = alice.get(f"/whatsapp-sessions/{session_id}").json
     assert (mine["label"], mine["status"]) == ("Shop", "WORKING")
+
+
+# ---------------------------------------------------------------------- read-your-write
+
+
+@pytest.fixture
+def lagging_index(tables: str) -> Iterator[list[str]]:
+    """The sessions table's byUser index has not caught up yet (a GSI is eventually
+    consistent): every query of it answers an empty page, as it may for a moment after a
+    write. Yields the queries it answered so."""
+    client = WhatsAppSession._get_connection().connection.client
+    answered: list[str] = []
+
+    def empty_page(params, **_):
+        body = json.loads(params.get("body") or b"{}")
+        if body.get("TableName") != WhatsAppSession.Meta.table_name or body.get("IndexName") != "byUser":
+            return None
+        answered.append(body["IndexName"])
+        return AWSResponse(params.get("url", ""), 200, {}, None), {"Items": [], "Count": 0, "ScannedCount": 0}
+
+    client.meta.events.register("before-call.dynamodb.Query", empty_page, unique_id="lagging-index")
+    yield answered
+    client.meta.events.unregister("before-call.dynamodb.Query", unique_id="lagging-index")
+
+
+def test_a_session_just_created_is_found_on_every_route_before_the_index_has_it(
+    waha_api: FakeWaha, alice, lagging_index: list[str]
+):
+    created = alice.post("/whatsapp-sessions", {"label": "Shop"})
+    session_id = created.json["id"]
+
+    shown = alice.get(f"/whatsapp-sessions/{session_id}")
+    qr = alice.get(f"/whatsapp-sessions/{session_id}/qr", headers={"accept": "application/json"})
+    code = alice.post(f"/whatsapp-sessions/{session_id}/pairing-code", {"phoneNumber": "+34600000009"})
+    changed = alice.call("PATCH", f"/whatsapp-sessions/{session_id}", body={"label": "Madrid"})
+    deleted = alice.call("DELETE", f"/whatsapp-sessions/{session_id}")
+
+    assert lagging_index  # the index really was asked, and lagged
+    assert [a.status for a in (created, shown, qr, code, changed, deleted)] == [201, 200, 200, 200, 200, 204]
+    assert (shown.json["id"], shown.json["label"], changed.json["label"]) == (session_id, "Shop", "Madrid")
+    assert alice.get(f"/whatsapp-sessions/{session_id}").status == 404
+
+
+def test_another_users_fresh_session_stays_404_without_the_index(
+    waha_api: FakeWaha, alice, bob, lagging_index: list[str]
+):
+    session_id = alice.post("/whatsapp-sessions", {"label": "Shop"}).json["id"]
+    before = len(waha_api.requests)
+
+    answers = [
+        bob.get(f"/whatsapp-sessions/{session_id}"),
+        bob.get(f"/whatsapp-sessions/{session_id}/qr"),
+        bob.call("PATCH", f"/whatsapp-sessions/{session_id}", body={"label": "mine now"}),
+        bob.call("DELETE", f"/whatsapp-sessions/{session_id}"),
+    ]
+
+    assert [a.status for a in answers] == [404] * 4
+    assert len(waha_api.requests) == before
+    assert alice.get(f"/whatsapp-sessions/{session_id}").json["label"] == "Shop"

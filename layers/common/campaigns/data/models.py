@@ -254,6 +254,10 @@ class WhatsAppSession(Model):
     push_name = UnicodeAttribute(null=True, attr_name="pushName")
     deleted_by = UnicodeAttribute(null=True, attr_name="deletedBy")
     deleted_at = UTCDateTimeAttribute(null=True, attr_name="deletedAt")
+    # On a session's id key (`id#<id>`, written with the session): the WAHA name it
+    # points to, so a session is read by its id from the table itself, never through
+    # the byUser index (which lags its table).
+    waha_name = UnicodeAttribute(null=True, attr_name="wahaName")
 
     # Pacing per number (campaigns.domain.number_pacing), written with one conditional
     # write per send (`numberVersion`): the last send, its campaign and gap, sends per

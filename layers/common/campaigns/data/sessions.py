@@ -5,6 +5,13 @@ probe another user's number; a name is written once (a conditional put), and a
 deleted session keeps its name taken but leaves its owner's index. The product's
 `id` is what users see; `find` reads a session by owner and id.
 
+Each session is written with an id key beside it, an item keyed `id#<id>` that
+holds the session's WAHA name (in the same transaction), so `find` reads a
+session by its id with two strongly consistent reads of the table: a session is
+found the moment its creation is answered, when the byUser index may not have it
+yet. The id key carries no owner, so it is in no index, and `id#` cannot begin a
+WAHA name. Sessions written before id keys are found through the index.
+
 Items written before sessions had ids (a name "held" by typing it) carry a name and
 a holder only: they are not listed and cannot be used for new campaigns, but a
 campaign created then still sends through its name while its holder owns it.
@@ -16,7 +23,8 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import WhatsAppSession
@@ -35,10 +43,18 @@ def new_waha_name(user_id: str) -> str:
     return f"wcr-{owner}-{secrets.token_hex(10)}"
 
 
+ID_KEY_PREFIX = "id#"
+
+
+def id_key(session_id: str) -> str:
+    """The key of the item that leads from a session's id to its WAHA name."""
+    return f"{ID_KEY_PREFIX}{session_id}"
+
+
 def create(
     user_id: str, waha_name: str, label: str | None, daily_limit: int, status: str, now: datetime
 ) -> WhatsAppSession:
-    """A new session item; the name must be new (a generated name always is)."""
+    """A new session item and its id key; the name must be new (a generated name always is)."""
     item = WhatsAppSession(
         name=waha_name,
         user_id=user_id,
@@ -48,8 +64,17 @@ def create(
         status=status,
         created_at=now,
     )
-    item.save(condition=WhatsAppSession.name.does_not_exist())
+    _save_with_id_key(item, WhatsAppSession.name.does_not_exist())
     return item
+
+
+def _save_with_id_key(item: WhatsAppSession, condition) -> None:
+    """The session and its id key in one transaction (one request)."""
+    assert item.id
+    key = WhatsAppSession(name=id_key(item.id), waha_name=item.name, created_at=item.created_at)
+    with TransactWrite(connection=WhatsAppSession._get_connection().connection) as tx:
+        tx.save(item, condition=condition)
+        tx.save(key, condition=WhatsAppSession.name.does_not_exist())
 
 
 def adopt(waha_name: str, user_id: str, daily_limit: int, now: datetime) -> WhatsAppSession | None:
@@ -70,8 +95,8 @@ def adopt(waha_name: str, user_id: str, daily_limit: int, now: datetime) -> What
         | WhatsAppSession.id.does_not_exist()
     )
     try:
-        item.save(condition=free)
-    except PutError as exc:
+        _save_with_id_key(item, free)
+    except TransactWriteError as exc:
         if not conditional_failure(exc):
             raise
         return None
@@ -89,9 +114,22 @@ def by_name(waha_name: str) -> WhatsAppSession | None:
 
 
 def find(user_id: str, session_id: str) -> WhatsAppSession | None:
-    """The user's session `session_id` (None for anyone else's, or a deleted one)."""
+    """The user's session `session_id` (None for anyone else's, or a deleted one), read
+    consistently through its id key: a session just created is found at once."""
     if not plausible_id(session_id):
         return None
+    try:
+        key = WhatsAppSession.get(id_key(session_id), consistent_read=True)
+    except DoesNotExist:
+        return _find_in_index(user_id, session_id)
+    current = by_name(key.waha_name) if key.waha_name else None
+    if current is not None and current.user_id == user_id and current.id == session_id:
+        return current
+    return None
+
+
+def _find_in_index(user_id: str, session_id: str) -> WhatsAppSession | None:
+    """A session written before id keys, through its owner's index."""
     query = WhatsAppSession.by_user.query(user_id, filter_condition=WhatsAppSession.id == session_id)
     for item in query:
         # The index lags its table a little: the table has the last word.
@@ -189,6 +227,7 @@ __all__ = [
     "find",
     "first",
     "holder",
+    "id_key",
     "mark_deleted",
     "new_waha_name",
     "page",
