@@ -29,9 +29,9 @@ from campaigns.data.session_keys import session_keys
 from campaigns.data.session_pauses import (
     ACTIVE,
     RUNNING,
-    SESSION_DELETED_REASON,
     SessionPauses,
     campaigns_on_session,
+    session_deleted_reason,
 )
 from campaigns.domain.errors import Invalid, NotFound, QuotaExceeded, WrongState
 from campaigns.domain.phones import PhoneNumberRefused, to_e164
@@ -55,12 +55,25 @@ def webhook_url(waha_name: str) -> str:
     return f"{base}{'&' if '?' in base else '?'}{urlencode({'session': waha_name})}"
 
 
+GONE_FROM_WAHA = "WAHA no longer has this number's session: delete the number and connect it again"
+
+
+def _shown(exc: SendError) -> str:
+    """A WAHA failure as its user may read it: WAHA's session errors name the session's
+    WAHA name, which the server generated and its user has never seen."""
+    if isinstance(exc, SessionNotFound):
+        return GONE_FROM_WAHA
+    if isinstance(exc, SessionNotWorking):
+        return f"the number is {exc.status} on WAHA"
+    return exc.reason
+
+
 def _waha(call: Callable[[], T], action: str) -> T:
     """A WAHA call on a user's behalf; a failure is a 409 with a reason safe to show."""
     try:
         return call()
     except SendError as exc:
-        raise WrongState(f"Could not {action}: {exc.reason}") from None
+        raise WrongState(f"Could not {action}: {_shown(exc)}") from None
 
 
 def _mine(user_id: str, session_id: str) -> WhatsAppSession:
@@ -128,8 +141,10 @@ def session_qr(user_id: str, session_id: str, raw: bool) -> QrCode:
         return waha.qr(item.name, raw)
     except SessionNotWorking as exc:
         raise WrongState(f"The number is {exc.status}, not waiting for a QR code scan") from None
+    except SessionNotFound:
+        raise WrongState(GONE_FROM_WAHA) from None
     except SendError as exc:
-        raise WrongState(f"Could not get the QR code: {exc.reason}") from None
+        raise WrongState(f"Could not get the QR code: {_shown(exc)}") from None
 
 
 def pairing_code(user_id: str, session_id: str, phone_number: str) -> PairingCodeOut:
@@ -147,8 +162,10 @@ def pairing_code(user_id: str, session_id: str, phone_number: str) -> PairingCod
         return PairingCodeOut(code=waha.request_code(item.name, digits))
     except SessionNotWorking as exc:
         raise WrongState(f"The number is {exc.status}, not waiting to be paired") from None
+    except SessionNotFound:
+        raise WrongState(GONE_FROM_WAHA) from None
     except SendError as exc:
-        raise WrongState(f"Could not get a pairing code: {exc.reason}") from None
+        raise WrongState(f"Could not get a pairing code: {_shown(exc)}") from None
 
 
 def change_session(user_id: str, session_id: str, request: ChangeSessionIn, now: datetime) -> SessionOut:
@@ -165,7 +182,7 @@ def delete_session(user_id: str, session_id: str, now: datetime) -> None:
     active = campaigns_on_session(user_id, item.id, item.name, ACTIVE)
     if any(c.status in RUNNING for c in active):
         raise WrongState("A campaign is running on this number: pause or cancel it first")
-    SessionPauses().pause_all(active, SESSION_DELETED_REASON, ACTIVE - RUNNING, now)
+    SessionPauses().pause_all(active, session_deleted_reason(item), ACTIVE - RUNNING, now)
     waha = WahaSessions.from_settings()
     if waha is not None:
         for step, action in ((waha.logout, "log the number out"), (waha.delete, "delete the WAHA session")):
@@ -176,7 +193,7 @@ def delete_session(user_id: str, session_id: str, now: datetime) -> None:
             except SessionNotWorking:
                 continue  # never paired, or not now: nothing to log out
             except SendError as exc:
-                raise WrongState(f"Could not {action}: {exc.reason}") from None
+                raise WrongState(f"Could not {action}: {_shown(exc)}") from None
     session_keys().delete(item.name)
     sessions.mark_deleted(item, now)
 

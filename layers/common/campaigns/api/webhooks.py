@@ -164,7 +164,7 @@ def _status(
         return "Ignored"  # an older report than the one recorded
     if status != "WORKING" and item.user_id:
         running = campaigns_on_session(item.user_id, item.id, item.name, RUNNING)
-        SessionPauses().pause_all(running, session_dropped_reason(status), RUNNING, now)
+        SessionPauses().pause_all(running, session_dropped_reason(item, status), RUNNING, now)
     return "Recorded"
 
 

@@ -4,6 +4,10 @@ session left WORKING (a `session.status` webhook), or the user is deleting it.
 Each is the same conditional write as a user's pause (`UserCommands`), with a reason
 that says what happened and what to do: a running run meets it as a refused claim
 and stops at its next contact.
+
+A reason names the number as its user knows it (`number_words`): its label and,
+once paired, its phone number; never the WAHA name the server generated, nor WAHA's
+host or port.
 """
 
 from __future__ import annotations
@@ -11,25 +15,63 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from campaigns.data.models import Campaign
+from campaigns.data import sessions
+from campaigns.data.models import Campaign, WhatsAppSession
 from campaigns.data.user_commands import UserCommands
 from campaigns.domain.errors import NotFound, WrongState
 from campaigns.domain.statuses import CampaignStatus
+from campaigns.observability import logger
 
 ACTIVE = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING})
 RUNNING = frozenset({CampaignStatus.RUNNING})
 
 
-def session_dropped_reason(status: str) -> str:
+def number_words(item: WhatsAppSession | None) -> str | None:
+    """How a reason names a number: `'Shop' (+34600000009)`, `'Shop'` or `+34600000009`;
+    an adopted session without a label by the name its operator gave it; None when
+    nothing its user knows it by is known."""
+    if item is None:
+        return None
+    label = item.label or (item.name if not sessions.is_generated(item.name) else None)
+    phone = item.phone_number
+    if label and phone:
+        return f"'{label}' ({phone})"
+    if label:
+        return f"'{label}'"
+    return phone
+
+
+def session_dropped_reason(item: WhatsAppSession | None, status: str) -> str:
+    words = number_words(item)
+    number = f"The WhatsApp number {words}" if words else "The campaign's WhatsApp number"
     return (
-        f"The WhatsApp number disconnected (WAHA reports {status}). Open the number under "
-        "WhatsApp sessions, scan its QR code again (or ask for a pairing code), then resume."
+        f"{number} disconnected (WAHA reports {status}). Open it under WhatsApp sessions, "
+        "scan its QR code again (or ask for a pairing code), then resume."
     )
 
 
-SESSION_DELETED_REASON = (
-    "The campaign's WhatsApp number was deleted. Create a new campaign on a connected number."
-)
+def session_deleted_reason(item: WhatsAppSession | None) -> str:
+    words = number_words(item)
+    number = (
+        f"The WhatsApp number {words} this campaign sent through"
+        if words
+        else "The campaign's WhatsApp number"
+    )
+    return f"{number} was deleted. Create a new campaign on a connected number."
+
+
+def session_not_working_reason(waha_name: str, status: str, detail: str | None) -> str:
+    """The runner's session check found the number not WORKING. Its label and phone are
+    read here, on the way to a pause (one read, never on a send's path)."""
+    try:
+        item = sessions.by_name(waha_name)
+    except Exception:  # the reason must not fail the pause
+        logger.warning("Could not read the session for a pause reason", exc_info=True)
+        item = None
+    words = number_words(item)
+    session = f"WhatsApp session {words}" if words else "The campaign's WhatsApp session"
+    reason = f"{session} is {status}, not WORKING"
+    return f"{reason}: {detail}" if detail else reason
 
 
 def campaigns_on_session(
@@ -68,8 +110,10 @@ class SessionPauses(UserCommands):
 __all__ = [
     "ACTIVE",
     "RUNNING",
-    "SESSION_DELETED_REASON",
     "SessionPauses",
     "campaigns_on_session",
+    "number_words",
+    "session_deleted_reason",
     "session_dropped_reason",
+    "session_not_working_reason",
 ]

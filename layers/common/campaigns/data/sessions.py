@@ -20,6 +20,7 @@ campaign created then still sends through its name while its holder owns it.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime
 
@@ -34,6 +35,15 @@ from campaigns.data.pagination import Page, user_page
 # The key of a page of the byUser index: the table's and the index's attributes.
 BY_USER_KEY = {"name": "S", "userId": "S", "createdAt": "S"}
 _WITH_ID = WhatsAppSession.id.exists()
+
+
+GENERATED_NAME = re.compile(r"^wcr-[0-9a-f]{8}-[0-9a-f]{20}$")
+
+
+def is_generated(waha_name: str) -> bool:
+    """A name this server generated: its user has never seen it (an operator's adopted
+    name, such as WAHA Core's `default`, is one they were told)."""
+    return bool(GENERATED_NAME.match(waha_name))
 
 
 def new_waha_name(user_id: str) -> str:
@@ -228,6 +238,7 @@ __all__ = [
     "first",
     "holder",
     "id_key",
+    "is_generated",
     "mark_deleted",
     "new_waha_name",
     "page",

@@ -34,6 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
+from campaigns.data.session_pauses import session_not_working_reason
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost
 from campaigns.domain.outcomes import Outcome
@@ -239,8 +240,8 @@ class CampaignRunner:
                 continue  # waited out a brief WAHA blip here: check again
             if state.ready:
                 return None
-            reason = f"WhatsApp session '{state.name}' is {state.status}, not WORKING"
-            return self.end.pause(run, f"{reason}: {state.detail}" if state.detail else reason)
+            # Named by its label and phone, never by the WAHA name the server generated.
+            return self.end.pause(run, session_not_working_reason(state.name, state.status, state.detail))
 
     def _claim(self, run: Run, index: int) -> RunResult | None:
         try:
