@@ -61,7 +61,17 @@ ABOUT = {
 
 # Bugs the suite found and pins with strict xfail tests (they fail today; once fixed,
 # the xfail turns into an error that asks for the mark to go).
-KNOWN_BUGS: dict[str, str] = {}
+KNOWN_BUGS: dict[str, str] = {
+    "test_webhook_attacks.py::test_a_malformed_body_is_400_when_signed_and_401_when_not[deeply nested]": (
+        "A correctly signed webhook body nested 50,000 deep answers 500: json.loads raises "
+        "RecursionError, which the webhook's body check (api/webhooks.py) does not catch."
+    ),
+    "test_webhook_attacks.py::test_an_ack_from_another_users_number_changes_nothing_of_the_victims": (
+        "An ack posted by one user's own WAHA session, signed with its own key, moves another "
+        "user's delivery and counters: record_ack (data/acks.py) finds the delivery by message "
+        "id alone and never checks that it was sent through the session that reports the ack."
+    ),
+}
 
 FIXED_BUGS = {
     "test_fault_matrix_runner.py::test_a_late_copy_of_the_first_event_does_not_restart_a_campaign_the_user_paused": (
