@@ -105,6 +105,38 @@ def new_page(browser: Any) -> Iterator[Any]:
     assert not page_errors, f"the page reported errors: {page_errors}"
 
 
+@pytest.fixture
+def new_page_expecting(browser: Any) -> Iterator[Any]:
+    """`new_page_expecting(pattern, width=..., height=...)`: a page like `new_page`'s, for tests that
+    provoke API refusals on purpose. Chromium reports every 4xx answer as a console error ("Failed
+    to load resource: ... status of 409"); those matching `pattern` are expected, any other console
+    error or uncaught error still fails the test."""
+    contexts: list[Any] = []
+    page_errors: list[str] = []
+
+    def make(pattern: str, width: int = DESKTOP["width"], height: int = DESKTOP["height"]) -> Any:
+        expected = re.compile(pattern)
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: page_errors.append(f"uncaught: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                page_errors.append(f"console: {message.text}")
+                if message.type == "error" and not expected.search(message.text)
+                else None
+            ),
+        )
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not page_errors, f"the page reported errors: {page_errors}"
+
+
 class Shots:
     """Screenshots under artifacts/screenshots/, named `<prefix>-<nn>-<step>.png`: the whole page,
     or with `full_page=False` what the viewport shows (sticky banners where the user sees them)."""
