@@ -1,147 +1,198 @@
-"""Figure 1: DynamoDB requests per contact on the runner's hot path, and per chunk.
+"""Figure 1: DynamoDB requests per contact on the runner's hot path, each one named.
 
-Counted with botocore's hooks (tests/runner_harness.count_dynamodb_requests) over
-whole runs of two sizes, so the per-run requests (reads at the start, take,
-complete) cancel out: per contact = difference of the counts / difference of the
-sizes. A zero-delay run, and a paced one (30 s between sends on a fake clock: no
-real waiting) where the runner cannot claim the next contact in the write that
-records the last one.
+Counted with botocore's hooks on the domain's clients (bench/dbcalls.py), each
+request named by the function that made it (the claim, the record transaction,
+the number's slot write, the opt-out read, the page Query, ...), over whole runs
+of two sizes, so that what a run costs whatever its length cancels out: per
+contact = difference of the counts / difference of the sizes.
+
+Three runs, on a fake clock (no real waiting), dry-run sender, `checkNumbers` off:
+
+- zero delay: the next contact is claimed in the write that records the last one;
+- paced 30 s, slept in one invocation (`CONTINUATION_THRESHOLD_MS` above the gap):
+  the send loop alone, as the issue's first figure measured it;
+- paced 30 s as deployed: a 30 s gap is longer than `CONTINUATION_THRESHOLD_MS`
+  (2 s), so every contact ends its invocation and a delayed continuation sends the
+  next (what a paced campaign costs per contact in AWS, each invocation's reads
+  included).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from bench import common
+from bench import common, dbcalls
 from bench.common import Context, FigureResult, Row, md_table
 
-OPERATIONS = ("GetItem", "UpdateItem", "Query", "TransactWriteItems", "BatchWriteItem", "PutItem")
+OPERATIONS = ("GetItem", "UpdateItem", "Query", "TransactWriteItems")
+TARGET = 2.1  # the issue's bound for a paced run
+PACED_MS = 30_000
 
-PURPOSES = """\
-What each request is for (runner.py, store.py):
-
-- per run: `GetItem` campaign (consistent), `GetItem` contact list (its size), `UpdateItem` take
-  (Scheduled -> Running, new run token, lease), `GetItem` template, `GetItem` WhatsApp session holder,
-  `UpdateItem` complete;
-- per chunk of `CHUNK_SIZE` contacts: one `Query` (the page), and one `UpdateItem` claim of the
-  page's first contact;
-- per contact: one `TransactWriteItems` = `Put` delivery (the log, `attribute_not_exists`) +
-  `Update` campaign (progress, counters, condition on token and in-flight index); when the next
-  send follows within 1 s, the same transaction also claims the next contact. When it does not
-  (pacing), the next contact is claimed by its own `UpdateItem` just before its send.
-- the naive baseline: one `UpdateItem` per contact (no claim, no log) and one `Query` per MB of
-  contacts."""
+VARIANTS = (
+    # label, delay between sends, continuation threshold
+    ("zero delay", 0, 10**9),
+    ("paced 30 s, slept in one invocation", PACED_MS, 10**9),
+    ("paced 30 s as deployed (a delayed continuation per contact)", PACED_MS, None),
+)
 
 
-def _count(fn) -> Counter:
-    from tests.runner_harness import count_dynamodb_requests
-
-    with count_dynamodb_requests() as counts:
-        fn()
-    counts.pop("Query.Limit.max", None)
-    return Counter(counts)
-
-
-def _ours(contacts: int, paced: bool) -> tuple[Counter, int]:
-    from campaigns.data.models import Delivery
+def _drive(campaign_id: str, threshold_ms: int | None) -> tuple[str, int]:
+    """Run the campaign to its end on a fake clock: hand-offs at once, continuations
+    after their delay (the clock jumps it). Returns (last result, invocations)."""
+    from campaigns.data.store import CampaignStore
+    from campaigns.invoker import RecordingInvoker, runner_event
+    from campaigns.runner.service import CampaignRunner, RunEvent
     from tests.runner_harness import FakeClock
 
-    delay = 30_000 if paced else 0
-    campaign = common.seed_campaign(contacts, min_delay_ms=delay, max_delay_ms=delay, check_numbers=False)
+    overrides = {} if threshold_ms is None else {"continuation_threshold_ms": threshold_ms}
+    cfg = common.settings(**overrides)
     clock = FakeClock()
-    result: list = []
-    counts = _count(
-        lambda: result.append(
-            common.run_runner(
-                campaign.id, common.PlainDryRunSender(), sleep=clock.sleep, monotonic=clock.monotonic
-            )
+    invoker = RecordingInvoker()
+    pending: list[tuple[dict, int]] = [(runner_event(campaign_id), 0)]
+    result, invocations = "none", 0
+    while pending and invocations < 10_000:
+        event, delay_s = pending.pop(0)
+        clock.sleep(delay_s)
+        runner = CampaignRunner(
+            CampaignStore(cfg.lease_seconds),
+            common.PlainDryRunSender(),
+            invoker,
+            cfg,
+            sleep=clock.sleep,
+            monotonic=clock.monotonic,
+            clock=clock.wall,
         )
+        result = str(runner.run(RunEvent.parse(event), lambda: 10**9, "runner"))
+        invocations += 1
+        pending += [(e, 0) for e in invoker.pop_all()] + invoker.pop_later()
+    return result, invocations
+
+
+def _measured(contacts: int, delay_ms: int, threshold_ms: int | None) -> tuple[Counter, int, int]:
+    """(requests by call, invocations, deliveries logged) of one whole run."""
+    from campaigns.data.models import Delivery
+
+    campaign = common.seed_campaign(
+        contacts, min_delay_ms=delay_ms, max_delay_ms=delay_ms, check_numbers=False
     )
-    if str(result[0]) != "completed":
-        raise RuntimeError(f"the runner did not complete: {result[0]}")
+    with dbcalls.count_requests() as calls:
+        result, invocations = _drive(campaign.id, threshold_ms)
+    if result != "completed":
+        raise RuntimeError(f"the runner did not complete {contacts} contacts: {result}")
     logged = sum(1 for _ in Delivery.query(campaign.id, consistent_read=True))
-    return counts, logged
+    return Counter(calls), invocations, logged
 
 
 def _naive(contacts: int) -> Counter:
     from bench.naive import run_naive
 
     campaign = common.seed_campaign(contacts, check_numbers=False)
-    return _count(lambda: run_naive(campaign.id, common.PlainDryRunSender()))
+    with dbcalls.count_requests() as calls:
+        run_naive(campaign.id, common.PlainDryRunSender())
+    return dbcalls.per_operation(calls)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
 
 
 def run(ctx: Context) -> FigureResult:
     chunk = common.settings().chunk_size
     small, large = chunk * ctx.size(8, 1), chunk * ctx.size(16, 2)
-    figure = FigureResult("requests", "1. DynamoDB requests per contact and per chunk")
-    rows = []
-    summary = {}
-    for label, paced in (("zero delay", False), ("paced, 30 s", True)):
+    figure = FigureResult("requests", "1. DynamoDB requests per contact, each one named")
+    per_contact: dict[str, Counter] = {}
+    totals: dict[str, float] = {}
+    runs = []
+    for label, delay_ms, threshold_ms in VARIANTS:
         ctx.db.reset()
         common.progress(f"figure 1: {label}, {small} and {large} contacts")
-        counts_small, _ = _ours(small, paced)
-        counts_large, logged = _ours(large, paced)
-        total_small, total_large = sum(counts_small.values()), sum(counts_large.values())
-        d_contacts = large - small
-        d_query = counts_large["Query"] - counts_small["Query"]
-        marginal = (total_large - total_small) / d_contacts
-        hot = (total_large - total_small - d_query) / d_contacts
-        per_chunk = marginal * chunk
-        fixed = total_large - marginal * large
-        summary[label] = (hot, per_chunk, fixed, total_large / large, logged, large)
-        rows.append(
+        calls_small, _, _ = _measured(small, delay_ms, threshold_ms)
+        calls_large, invocations, logged = _measured(large, delay_ms, threshold_ms)
+        by_label_small, by_label_large = dbcalls.per_label(calls_small), dbcalls.per_label(calls_large)
+        marginal = Counter(
+            {
+                name: (by_label_large[name] - by_label_small[name]) / (large - small)
+                for name in by_label_large | by_label_small
+            }
+        )
+        per_contact[label] = marginal
+        totals[label] = sum(marginal.values())
+        ops = dbcalls.per_operation(calls_large)
+        runs.append(
             [
-                f"ours, {label}",
-                *(counts_large.get(op, 0) for op in OPERATIONS[:4]),
-                total_large,
-                f"{total_large / large:.3f}",
+                label,
+                invocations,
+                *(ops.get(op, 0) for op in OPERATIONS),
+                sum(ops.values()),
+                f"{sum(ops.values()) / large:.2f}",
                 f"{logged}/{large}",
             ]
         )
     ctx.db.reset()
     naive = _naive(large)
-    rows.append(
-        [
-            "naive",
-            *(naive.get(op, 0) for op in OPERATIONS[:4]),
-            sum(naive.values()),
-            f"{sum(naive.values()) / large:.3f}",
-            "none",
-        ]
-    )
+    runs.append(
+        ["naive baseline", 1, *(naive.get(op, 0) for op in OPERATIONS), sum(naive.values()),
+         f"{sum(naive.values()) / large:.2f}", "none"]
+    )  # fmt: skip
 
-    for label, (hot, per_chunk, fixed, _, _, _) in summary.items():
+    for index, (label, _, _) in enumerate(VARIANTS):
+        paced = index > 0
+        before = {0: " (was 1.04)", 1: " (was 2.00)"}.get(index, "")
         figure.rows.append(
             Row(
                 "1",
-                f"DynamoDB requests per contact, hot path ({label})",
-                f"{hot:.2f}",
-                "≤ 2",
-                common.verdict(hot <= 2.0 + 1e-9),
+                f"DynamoDB requests per contact, {label}{before}",
+                f"{totals[label]:.2f}",
+                f"≤ {TARGET}" if paced else "-",
+                common.verdict(totals[label] <= TARGET + 1e-9) if paced else "-",
             )
         )
-        figure.rows.append(
-            Row(
-                "1",
-                f"DynamoDB requests per chunk of {chunk} ({label}); fixed per run",
-                f"{per_chunk:.0f}; {fixed:.0f}",
-            )
-        )
-    figure.details.append(
-        f"Runs of {small} and {large} contacts (`CHUNK_SIZE` {chunk}), dry-run sender; counts of the "
-        f"{large}-contact run:\n\n"
-        + md_table(["run", *OPERATIONS[:4], "total", "all-in per contact", "deliveries logged"], rows)
+    labels = [label for label, _, _ in VARIANTS]
+    names = sorted(
+        {name for counts in per_contact.values() for name in counts},
+        key=lambda name: tuple(-round(per_contact[label].get(name, 0.0), 3) for label in labels),
     )
-    lines = []
-    for label, (hot, per_chunk, fixed, all_in, _, _) in summary.items():
-        lines.append([label, f"{hot:.3f}", f"{per_chunk:.1f}", f"{fixed:.0f}", f"{all_in:.3f}"])
+    table = [
+        [name, *(_fmt(per_contact[label].get(name, 0.0)) for label, _, _ in VARIANTS)]
+        for name in names
+        if any(abs(per_contact[label].get(name, 0.0)) > 1e-9 for label, _, _ in VARIANTS)
+    ]
+    table.append(["**per contact, in all**", *(f"**{totals[label]:.2f}**" for label, _, _ in VARIANTS)])
     figure.details.append(
-        "Per contact = (requests of the large run - the small run - their difference in Queries) / "
-        "(difference in contacts); per chunk = every request that grows with the list, per "
-        f"{chunk} contacts (the Query included); fixed = what a run costs whatever its size.\n\n"
+        f"Per contact, by what makes the request (difference between runs over {large} and {small} "
+        f"contacts, `CHUNK_SIZE` {chunk}, divided by {large - small}; a per-chunk request shows as "
+        f"1/{chunk} = {1 / chunk:.2f}):\n\n"
+        + md_table(["request (operation, table)", *(label for label, _, _ in VARIANTS)], table)
+    )
+    figure.details.append(
+        f"Whole runs over {large} contacts, by operation:\n\n"
         + md_table(
-            ["ours", "per contact (hot path)", "per chunk", "fixed per run", "all-in per contact"], lines
+            ["run", "invocations", *OPERATIONS, "total", "all-in per contact", "deliveries logged"], runs
         )
     )
-    figure.details.append(PURPOSES)
+    paced_loop = totals[VARIANTS[1][0]]
+    deployed = totals[VARIANTS[2][0]]
+    figure.details.append(
+        "Since the issue's first figures (zero delay 1.04, paced 2.00), per-number pacing added the "
+        "number's slot write and the send-time opt-out check added the opt-out read: one request "
+        "each per contact, whatever the pacing. A paced run claims each contact with its own write "
+        "(its claim cannot ride on the previous record across a gap: a pause during the wait must "
+        "stop the run before the send). As deployed, a gap longer than `CONTINUATION_THRESHOLD_MS` "
+        "ends the invocation, so every contact also pays a run's start: the campaign, list, "
+        "template and session reads, the continuation's acceptance and the park, and a page "
+        f"of {chunk} contacts is read to send one of them."
+    )
+    figure.findings.append(
+        f"**DynamoDB requests per contact are above the issue's 2.1 when paced** (figure 1): "
+        f"{paced_loop:.2f} in the send loop of a paced run, {deployed:.2f} as deployed (a delayed "
+        f"continuation per contact at 30 s), {totals['zero delay']:.2f} at zero delay (were 2.00 "
+        "and 1.04). The number's slot write and the opt-out read add one request each per "
+        "contact; as deployed, each contact also pays an invocation's start. Not changed here (the "
+        "runner is not this work's). A way to 2 in the send loop: the claim, the number's slot "
+        "write and a `ConditionCheck` that the number is not on the owner's opt-out list as one "
+        "`TransactWriteItems` (a cancelled check is the Skipped outcome), then the record; at zero "
+        "delay the next contact's slot and check ride in the record's transaction as its claim "
+        "does. Fewer requests, not fewer units: DynamoDB bills a transaction's items at twice a "
+        "write."
+    )
     return figure
