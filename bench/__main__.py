@@ -33,6 +33,8 @@ FIGURES = {
     "api": "bench.fig_api",
     "scaling": "bench.fig_scaling",
     "continuation": "bench.fig_continuation",
+    "webhooks": "bench.fig_webhooks",
+    "sharednumber": "bench.fig_sharednumber",
     "memory": "bench.fig_memory",
 }
 NUMBERS = {
@@ -45,6 +47,8 @@ NUMBERS = {
     "api": 7,
     "scaling": 8,
     "continuation": 9,
+    "webhooks": 10,
+    "sharednumber": 11,
 }
 
 

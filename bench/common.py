@@ -7,8 +7,9 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,9 +92,20 @@ def quiet_function_logs() -> None:
     figures) but writes to /dev/null instead of the benchmark's output."""
     from campaigns.observability import logger
 
+    # A function that adds no metric in an invocation says so on every flush.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     handler = logger.registered_handler
     if hasattr(handler, "setStream"):
         handler.setStream(open(os.devnull, "w"))  # noqa: SIM115  (lives as long as the process)
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """The functions' Powertools metrics are printed (EMF lines on standard output, as
+    Lambda ships them to CloudWatch); while a figure runs a function in this process,
+    they go to /dev/null instead of the report. Their cost stays in the figures."""
+    with open(os.devnull, "w") as sink, redirect_stdout(sink):
+        yield
 
 
 def settings(**overrides: Any):
