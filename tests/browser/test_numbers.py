@@ -286,18 +286,26 @@ def test_at_phone_width_from_the_keyboard(start_stack, fake_waha: FakeWaha, new_
 def test_leaving_the_view_stops_its_polling_and_qr_refresh(
     start_stack, fake_waha: FakeWaha, new_page
 ) -> None:
-    # Given carol on the Numbers view with a number waiting for its QR code to be scanned
+    # Given carol with a number that waits for its QR code to be scanned (connected over the API),
+    # coming to the Numbers view from a link that asks to pair it
     stack = start_stack(waha_base_url=fake_waha.base_url, waha_api_key=fake_waha.api_key)
+    carol = ApiClient(stack, "carol")
+    session_id = carol.register_session("Stall")["id"]
+    carol.register_session("Market", fake_waha=fake_waha)
+    waha_name = sessions.find("carol", session_id).name
     page = new_page()
     page.clock.install()
     asked: list[str] = []
     page.on(
         "request", lambda request: asked.append(request.url) if "/whatsapp-sessions" in request.url else None
     )
-    sign_in(page, stack.base_url, stack.token("carol"), "carol", "#/numbers")
-    session_id = connect(page, "Stall")
-    expect(page.get_by_test_id("qr-image")).to_be_visible()
-    waha_name = sessions.find("carol", session_id).name
+    sign_in(page, stack.base_url, stack.token("carol"), "carol", f"#/numbers?pair={session_id}")
+
+    # Then that number's pairing is open, with its QR code, and the focus on it
+    row = page.locator(f'[data-testid="number-row"][data-session-id="{session_id}"]')
+    expect(row.get_by_test_id("qr-image")).to_be_visible()
+    expect(row.locator("#pairing-heading")).to_be_focused()
+    expect(page.get_by_test_id("pairing-panel")).to_have_count(1)
 
     # While it stays there, the list is read again every few seconds
     before = len(asked)

@@ -29,6 +29,8 @@ export function mount(container, ctx) {
   let alive = true;
   let loadSeq = 0;
   let pairingId = null;
+  // `#/numbers?pair=<id>` (e.g. from a campaign paused because its number dropped) opens that number's pairing.
+  let pairWanted = ctx.params?.pair ?? null;
   const rows = new Map(); // session id -> row
 
   // A 401 ends the sign-in (the shell says so); after unmounting, nothing is shown at all.
@@ -111,6 +113,8 @@ export function mount(container, ctx) {
       sessions = sessionsOf(items);
       listError.clear();
       render();
+      if (pairWanted !== null && rows.has(pairWanted)) openPairing(pairWanted);
+      pairWanted = null;
     } catch (error) {
       if (seq !== loadSeq || fail(error)) return;
       if (sessions === null) status.textContent = "";
