@@ -10,13 +10,13 @@ width, from the keyboard, and what it leaves running when another view replaces 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from campaigns.data import sessions
 from tests import stack_fixtures
+from tests.browser.view_pages import assert_fits, label_problems, sign_in, tab_to
 from tests.fakewaha import FakeWaha
 from tests.stack_fixtures import ApiClient, wait_for
 
@@ -28,13 +28,6 @@ REFUSALS = r"Failed to load resource: the server responded with a status of (409
 PAIRED_DIGITS = "34612345678"
 QR_REFRESH_MS = 15_000
 POLL_MS = 3_000
-
-
-def sign_in(page: Page, base_url: str, token: str, user: str, route: str) -> None:
-    page.goto(f"{base_url}/{route}")
-    page.get_by_label("Access token").fill(token)
-    page.get_by_test_id("signin-button").click()
-    expect(page.get_by_test_id("signed-in-as")).to_have_text(user)
 
 
 def connect(page: Page, label: str, daily_limit: str | None = None) -> str:
@@ -56,18 +49,6 @@ def qr_fetches(fake_waha: FakeWaha, waha_name: str) -> int:
     return sum(1 for r in fake_waha.request_log("qr") if waha_name in r["path"])
 
 
-def horizontal_overflow(page: Page) -> dict[str, Any]:
-    return page.evaluate(
-        """() => {
-          const wide = [...document.querySelectorAll("body *")]
-            .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > window.innerWidth + 1)
-            .slice(0, 5)
-            .map((el) => `${el.tagName.toLowerCase()}.${el.className} right=${el.getBoundingClientRect().right}`);
-          return { scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth, wide };
-        }"""
-    )
-
-
 def test_a_number_is_connected_paired_edited_and_disconnected(
     start_stack, fake_waha: FakeWaha, new_page_expecting, shots
 ) -> None:
@@ -78,7 +59,7 @@ def test_a_number_is_connected_paired_edited_and_disconnected(
     page = new_page_expecting(REFUSALS)
     page.clock.install()
     shot = shots("numbers")
-    sign_in(page, stack.base_url, stack.token("alice"), "alice", "#/numbers")
+    sign_in(page, stack, "alice", "#/numbers")
     view = page.get_by_test_id("numbers-view")
     expect(view).to_be_visible()
     expect(page.get_by_test_id("numbers-status")).to_contain_text("no WhatsApp number connected")
@@ -208,32 +189,6 @@ def test_a_number_is_connected_paired_edited_and_disconnected(
     assert waha_name not in fake_waha.sessions
 
 
-LABEL_PROBLEMS = """
-(root) => {
-  const named = (el) => (el.getAttribute("aria-label") || [...(el.labels ?? [])].map((l) => l.textContent).join(" ")).trim();
-  const problems = [];
-  for (const el of root.querySelectorAll("input, select, textarea")) if (!named(el)) problems.push(`${el.dataset.testid} has no label`);
-  for (const el of root.querySelectorAll("button")) if (!(el.getAttribute("aria-label") || el.textContent).trim()) problems.push(`${el.dataset.testid} has no name`);
-  for (const el of root.querySelectorAll("div[onclick], span[onclick], [role=button]")) problems.push(`${el.tagName} acts as a button`);
-  return problems;
-}
-"""
-
-
-def tab_to(page: Page, testid: str, limit: int = 40) -> list[str]:
-    """Press Tab until the element with this test id has the focus; the test ids passed on the way."""
-    passed: list[str] = []
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        focused = page.evaluate(
-            "() => document.activeElement?.dataset?.testid ?? document.activeElement?.id ?? ''"
-        )
-        passed.append(focused)
-        if focused == testid:
-            return passed
-    raise AssertionError(f"{testid} not reached by Tab: {passed}")
-
-
 def test_at_phone_width_from_the_keyboard(start_stack, fake_waha: FakeWaha, new_page, shots) -> None:
     # Given bob on a 375 px wide phone, with one number paired already (over the API)
     stack = start_stack(waha_base_url=fake_waha.base_url, waha_api_key=fake_waha.api_key)
@@ -241,7 +196,7 @@ def test_at_phone_width_from_the_keyboard(start_stack, fake_waha: FakeWaha, new_
     bob.register_session("Zapatería-Centro-Histórico-Sucursal-Número-Dos", fake_waha=fake_waha)
     page = new_page(width=375, height=740)
     shot = shots("numbers-phone")
-    sign_in(page, stack.base_url, stack.token("bob"), "bob", "#/numbers")
+    sign_in(page, stack, "bob", "#/numbers")
     expect(page.get_by_test_id("number-row")).to_have_count(1)
     expect(page.get_by_test_id("number-status")).to_have_text("WORKING")
 
@@ -262,9 +217,8 @@ def test_at_phone_width_from_the_keyboard(start_stack, fake_waha: FakeWaha, new_
     expect(qr).to_be_visible()
     box = qr.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375 and box["width"] >= 240, box
-    measured = horizontal_overflow(page)
-    assert measured["scrollWidth"] <= measured["innerWidth"], measured
-    assert page.evaluate(LABEL_PROBLEMS, page.get_by_test_id("numbers-view").element_handle()) == []
+    assert_fits(page)
+    assert label_problems(page, "numbers-view") == []
     shot(page, "pairing")
 
     # And an edit form opened from the keyboard fits too, and Escape closes it where it opened
@@ -274,8 +228,7 @@ def test_at_phone_width_from_the_keyboard(start_stack, fake_waha: FakeWaha, new_
     page.keyboard.press("Enter")
     expect(first.get_by_test_id("edit-label-input")).to_be_focused()
     expect(edit).to_have_attribute("aria-expanded", "true")
-    measured = horizontal_overflow(page)
-    assert measured["scrollWidth"] <= measured["innerWidth"], measured
+    assert_fits(page)
     shot(page, "editing", full_page=False)
     page.keyboard.press("Escape")
     expect(edit).to_be_focused()
@@ -299,7 +252,7 @@ def test_leaving_the_view_stops_its_polling_and_qr_refresh(
     page.on(
         "request", lambda request: asked.append(request.url) if "/whatsapp-sessions" in request.url else None
     )
-    sign_in(page, stack.base_url, stack.token("carol"), "carol", f"#/numbers?pair={session_id}")
+    sign_in(page, stack, "carol", f"#/numbers?pair={session_id}")
 
     # Then that number's pairing is open, with its QR code, and the focus on it
     row = page.locator(f'[data-testid="number-row"][data-session-id="{session_id}"]')

@@ -9,6 +9,7 @@ and a removal refused on its own row. Then the view at phone width.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,6 +17,7 @@ from playwright.sync_api import Page, expect
 from campaigns.api.optouts import record_inbound
 from campaigns.timeutil import utcnow
 from tests import stack_fixtures
+from tests.browser.view_pages import assert_fits, label_problems, sign_in
 from tests.stack_fixtures import ApiClient
 
 pytestmark = pytest.mark.browser
@@ -25,11 +27,8 @@ start_stack = stack_fixtures.start_stack
 REFUSALS = r"Failed to load resource: the server responded with a status of (404|422)"
 
 
-def sign_in(page: Page, base_url: str, token: str, user: str) -> None:
-    page.goto(f"{base_url}/#/opt-outs")
-    page.get_by_label("Access token").fill(token)
-    page.get_by_test_id("signin-button").click()
-    expect(page.get_by_test_id("signed-in-as")).to_have_text(user)
+def open_optouts(page: Page, stack: Any, user: str) -> None:
+    sign_in(page, stack, user, "#/opt-outs")
     expect(page.get_by_test_id("optouts-view")).to_be_visible()
 
 
@@ -54,7 +53,7 @@ def test_numbers_are_added_imported_listed_and_removed(
     shot = shots("optouts")
 
     # When she opens the opt-outs
-    sign_in(page, stack.base_url, stack.token("dana"), "dana")
+    open_optouts(page, stack, "dana")
 
     # Then the number that replied STOP is there, saying so
     expect(page.get_by_test_id("optout-row")).to_have_count(1)
@@ -153,12 +152,6 @@ def test_numbers_are_added_imported_listed_and_removed(
     shot(page, "row-error")
 
 
-def _overflow(page: Page) -> dict[str, int]:
-    return page.evaluate(
-        "() => ({ scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth })"
-    )
-
-
 def test_the_list_pages_and_fits_a_phone(start_stack, new_page, shots) -> None:
     # Given erin with 60 numbers on her list (more than a page of 50)
     stack = start_stack()
@@ -169,14 +162,14 @@ def test_the_list_pages_and_fits_a_phone(start_stack, new_page, shots) -> None:
     shot = shots("optouts-phone")
 
     # When she opens the opt-outs on a phone
-    sign_in(page, stack.base_url, stack.token("erin"), "erin")
+    open_optouts(page, stack, "erin")
 
     # Then the first 50 show, each as a card within the screen, and the rest come with Load more
     rows = page.get_by_test_id("optout-row")
     expect(rows).to_have_count(50)
     expect(page.get_by_test_id("optouts-status")).to_contain_text("50 shown, more below")
-    measured = _overflow(page)
-    assert measured["scrollWidth"] <= measured["innerWidth"], measured
+    assert_fits(page)
+    assert label_problems(page, "optouts-view") == []
     box = rows.first.get_by_test_id("optout-remove-button").bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
     shot(page, "list", full_page=False)
