@@ -141,28 +141,32 @@ export function createApi({ getBaseUrl, getToken }) {
     return data;
   }
 
-  const id = (value) => encodeURIComponent(value);
-
-  /** A PNG the API answers (a pairing QR code), as a data: URL for an <img>. */
-  async function image(path) {
-    const headers = { Accept: "image/png" };
+  function authorised(accept) {
+    const headers = { Accept: accept };
     const token = getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
+    return headers;
+  }
+
+  async function failure(response) {
+    const data = await readBody(response);
+    const message = data && typeof data.message === "string" && data.message.trim() ? data.message : fallbackMessage(response);
+    return new ApiError(response.status, message, data?.details);
+  }
+
+  /** A PNG the API answers (a pairing QR code), as a data: URL for an <img>. */
+  async function sessionQrImage(sessionId) {
     let response;
     try {
-      response = await fetch(`${normaliseBaseUrl(getBaseUrl())}${path}`, {
-        headers,
+      response = await fetch(`${normaliseBaseUrl(getBaseUrl())}/whatsapp-sessions/${encodeURIComponent(sessionId)}/qr`, {
+        headers: authorised("image/png"),
         credentials: "omit",
         cache: "no-store",
       });
     } catch {
       throw new ApiError(0, "Could not reach the API for the QR code.");
     }
-    if (!response.ok) {
-      const data = await readBody(response);
-      const message = data && typeof data.message === "string" ? data.message : fallbackMessage(response);
-      throw new ApiError(response.status, message);
-    }
+    if (!response.ok) throw await failure(response);
     // A data: URL, which the dashboard's Content-Security-Policy allows for images.
     const blob = await response.blob();
     return await new Promise((resolve, reject) => {
@@ -173,22 +177,36 @@ export function createApi({ getBaseUrl, getToken }) {
     });
   }
 
-  return {
-    request,
-    listCampaigns: ({ limit, nextToken } = {}) => request("GET", "/campaigns", { query: { limit, nextToken } }),
-    getCampaign: (campaignId) => request("GET", `/campaigns/${id(campaignId)}`),
-    campaignAction: (campaignId, action) => request("POST", `/campaigns/${id(campaignId)}/${action}`),
-    listDeliveries: (campaignId, { status, nextToken, limit } = {}) =>
-      request("GET", `/campaigns/${id(campaignId)}/deliveries`, { query: { status, nextToken, limit } }),
-    createContactList: (name, contacts) => request("POST", "/contact-lists", { body: { name, contacts } }),
-    appendContacts: (listId, contacts) =>
-      request("POST", `/contact-lists/${id(listId)}/contacts`, { body: { contacts } }),
-    createTemplate: (name, textContent) => request("POST", "/message-templates", { body: { name, textContent } }),
-    createMediaItem: (name, storagePath, mimeType) =>
-      request("POST", "/media-items", { body: { name, storagePath, mimeType } }),
-    listSessions: () => request("GET", "/whatsapp-sessions"),
-    connectNumber: (label) => request("POST", "/whatsapp-sessions", { body: label ? { label } : {} }),
-    sessionQrImage: (sessionId) => image(`/whatsapp-sessions/${id(sessionId)}/qr`),
-    createCampaign: (body) => request("POST", "/campaigns", { body }),
-  };
+  /**
+   * A file the API answers (a CSV export): `{ blob, filename }`, or `{ url }` when the API
+   * answers a link to it instead (`{url}` in JSON). A redirect is not followed: the page's
+   * Content-Security-Policy would block the storage service it points at.
+   */
+  async function download(path, accept = "text/csv") {
+    let response;
+    try {
+      response = await fetch(`${normaliseBaseUrl(getBaseUrl())}${path}`, {
+        headers: authorised(`${accept}, application/json;q=0.5`),
+        credentials: "omit",
+        cache: "no-store",
+        redirect: "manual",
+      });
+    } catch {
+      throw new ApiError(0, "Could not reach the API for the download (network error, wrong URL or CORS).");
+    }
+    if (response.type === "opaqueredirect") {
+      throw new ApiError(303, "The API answered the file with a redirect to a download link, which this page cannot follow");
+    }
+    if (!response.ok) throw await failure(response);
+    if ((response.headers.get("Content-Type") ?? "").includes("application/json")) {
+      const data = await readBody(response);
+      if (typeof data?.url === "string" && /^https:\/\//.test(data.url)) return { url: data.url };
+      throw new ApiError(response.status, "The API's answer is neither the file nor a link to it");
+    }
+    const disposition = response.headers.get("Content-Disposition") ?? "";
+    const filename = /filename="?([^";]+)"?/i.exec(disposition)?.[1] ?? "";
+    return { blob: await response.blob(), filename };
+  }
+
+  return { request, sessionQrImage, download };
 }

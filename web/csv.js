@@ -94,10 +94,12 @@ const header = (name) => name.trim().toLowerCase().replace(/[\s_-]/g, "");
 
 /**
  * Turn CSV text into contacts. Rows with a problem are reported and left out;
- * the rest keep their order (the order the campaign sends in).
+ * the rest keep their order (the order the campaign sends in). Without a
+ * `defaultCountry`, a number must be international (`+` or `00`), as the API
+ * requires; with one, national numbers are the API's to read in that country.
  * @returns {{ contacts: { phoneNumber: string, firstName?: string }[], errors: { line: number, message: string }[] }}
  */
-export function parseContactsCsv(text) {
+export function parseContactsCsv(text, { defaultCountry = "" } = {}) {
   const { records, errors } = parseCsv(text);
   if (records.length === 0) {
     return { contacts: [], errors: [...errors, { line: 1, message: "the file has no header row" }] };
@@ -127,7 +129,11 @@ export function parseContactsCsv(text) {
       errors.push({ line, message: `"${rawPhone.trim()}" is not a phone number (6 to 15 digits, optional leading +)` });
       continue;
     }
-    const key = phoneNumber.replace(/^\+/, "");
+    if (!defaultCountry && !/^(\+|00)/.test(phoneNumber)) {
+      errors.push({ line, message: `"${rawPhone.trim()}" has no country code: start it with +, or choose the country of national numbers` });
+      continue;
+    }
+    const key = phoneNumber.replace(/^(\+|00)/, "");
     if (seen.has(key)) {
       errors.push({ line, message: `${phoneNumber} already appears on line ${seen.get(key)}` });
       continue;

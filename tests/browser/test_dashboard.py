@@ -1,9 +1,10 @@
 """The dashboard end to end in a real Chromium, against the local stack and a fake WAHA.
 
 One campaign's whole life through the page: created with the form (CSV upload,
-live preview), run, paused when the WhatsApp session drops, resumed, completed,
-and its deliveries listed, each contact once. Then the page at phone width, and
-its labels and keyboard reachability. Screenshots go to artifacts/screenshots/.
+live preview), opened on its own page, run, paused when the WhatsApp session drops,
+resumed from the list, completed, and its deliveries listed, each contact once. Then
+the views at phone width, and their labels and keyboard reachability. Screenshots go
+to artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from campaigns.data import sessions
 from tests import stack_fixtures
 from tests.fakewaha import FakeWaha
 from tests.stack_fixtures import ApiClient
@@ -74,29 +74,26 @@ def sign_in(page: Page, base_url: str, token: str, user: str) -> None:
     expect(page.get_by_test_id("signed-in-as")).to_have_text(user)
 
 
-def campaign_id_of(page: Page, name: str) -> str:
-    row = page.locator(
-        '[data-testid^="campaign-row-"]', has=page.get_by_role("button", name=name, exact=True)
-    )
-    expect(row).to_have_count(1)
-    campaign_id = row.get_attribute("data-campaign-id")
-    assert campaign_id
-    return campaign_id
+def campaign_id_from_url(page: Page) -> str:
+    match = re.search(r"#/campaigns/([^/?]+)$", page.url)
+    assert match, page.url
+    return match.group(1)
 
 
+# Records the campaign's (status, handled) whenever it changes, on the list or on its page.
 WATCH_PROGRESS = """
 (id) => {
   window.progressSeen = [];
   const record = () => {
-    const bar = document.querySelector(`[data-testid="progress-${id}"]`);
-    const status = document.querySelector(`[data-testid="status-${id}"]`);
+    const bar = document.querySelector(`[data-testid="detail-progress"], [data-testid="progress-${id}"]`);
+    const status = document.querySelector(`[data-testid="detail-status"], [data-testid="status-${id}"]`);
     if (!bar || !status) return;
     const entry = [status.textContent, Number(bar.getAttribute("aria-valuenow"))];
     const last = window.progressSeen[window.progressSeen.length - 1];
     if (!last || last[0] !== entry[0] || last[1] !== entry[1]) window.progressSeen.push(entry);
   };
   record();
-  new MutationObserver(record).observe(document.getElementById("campaigns-body"), { childList: true, subtree: true });
+  new MutationObserver(record).observe(document.getElementById("view"), { childList: true, subtree: true });
 }
 """
 
@@ -111,6 +108,9 @@ def test_campaign_paused_by_a_dropped_session_is_resumed_and_completes(
         schedule_seconds=1,
         env={"WAHA_CONNECT_TIMEOUT_S": "1", "WAHA_READ_TIMEOUT_S": "10", "WAHA_MAX_ATTEMPTS": "2"},
     )
+    alice = ApiClient(stack, "alice")
+    session = alice.register_session("Shop", fake_waha=fake_waha)
+    fake_waha.drop_after(DROP_AFTER, session=session["wahaName"])
     contacts_csv = write_contacts_csv(tmp_path / "contacts.csv")
     phones = [clean_phone(phone) for phone, _ in CONTACTS]
     page = new_page()
@@ -119,27 +119,18 @@ def test_campaign_paused_by_a_dropped_session_is_resumed_and_completes(
     # When alice signs in with a pasted token
     sign_in(page, stack.base_url, stack.token("alice"), "alice")
     expect(page.get_by_test_id("campaigns-empty")).to_be_visible()
-    expect(page.get_by_test_id("sessions-status")).to_contain_text("no WhatsApp number")
+    expect(page.get_by_test_id("nav-campaigns")).to_have_attribute("aria-current", "page")
     shot(page, "signed-in")
 
-    # And connects her WhatsApp number through the page: the QR code shows while it waits
-    page.get_by_label("Connect a WhatsApp number").fill("Shop")
-    page.get_by_test_id("session-register-button").click()
-    expect(page.get_by_test_id("session-list")).to_contain_text("Shop")
-    expect(page.get_by_test_id("session-select")).not_to_have_value("")
-    session_id = page.get_by_test_id("session-select").input_value()
-    assert session_id
-    expect(page.get_by_test_id(f"session-status-{session_id}")).to_have_text("SCAN_QR_CODE")
-    page.get_by_test_id(f"session-qr-button-{session_id}").click()
-    expect(page.get_by_test_id(f"session-qr-{session_id}").get_by_role("img")).to_be_visible()
-    # The phone scans it (the fake WAHA pairs the session and says so by its webhook)
-    waha_name = sessions.find("alice", session_id).name
-    assert fake_waha.pair(waha_name) == 200
-    expect(page.get_by_test_id(f"session-status-{session_id}")).to_have_text("WORKING")
-    fake_waha.drop_after(DROP_AFTER, session=waha_name)
-
     # And fills in the form: the CSV is read in the page, the preview shows the first contact's name
+    page.get_by_test_id("nav-create").click()
+    expect(page.locator("#create-heading")).to_be_focused()
+    expect(page.get_by_test_id("session-select")).to_have_value(session["id"])
     page.get_by_label("Name", exact=True).fill("Spring sale")
+    # Nothing is saved yet, so a CSV and a new message are the only choices
+    expect(page.get_by_test_id("list-source-upload")).to_be_checked()
+    expect(page.get_by_test_id("list-source-saved")).to_be_disabled()
+    expect(page.get_by_test_id("template-source-write")).to_be_checked()
     page.get_by_label("Contacts CSV file").set_input_files(str(contacts_csv))
     expect(page.get_by_test_id("csv-summary")).to_have_text(f"contacts.csv: {len(CONTACTS)} contacts ready.")
     expect(page.get_by_test_id("csv-errors")).to_be_hidden()
@@ -149,24 +140,26 @@ def test_campaign_paused_by_a_dropped_session_is_resumed_and_completes(
     expect(page.get_by_test_id("template-preview")).to_have_text("Hello Ana, your order is ready.")
     page.get_by_label("Shortest pause between messages (seconds)").fill("0.4")
     page.get_by_label("Longest pause between messages (seconds)").fill("0.5")
-    page.get_by_test_id("create-form").scroll_into_view_if_needed()
     shot(page, "form-filled")
     page.get_by_test_id("create-submit").click()
 
-    # Then the new campaign is listed, Scheduled, with Run and no Resume
-    expect(page.get_by_test_id("notice")).to_contain_text('Campaign "Spring sale" created (Scheduled).')
-    campaign_id = campaign_id_of(page, "Spring sale")
-    row = page.get_by_test_id(f"campaign-row-{campaign_id}")
-    status = page.get_by_test_id(f"status-{campaign_id}")
-    progress = page.get_by_test_id(f"progress-{campaign_id}")
-    reason = page.get_by_test_id(f"pause-reason-{campaign_id}")
+    # Then the new campaign's page shows it Scheduled, with Run and no Resume
+    expect(page.get_by_test_id("notice")).to_contain_text(
+        'Campaign "Spring sale" created (Scheduled). It waits for Run.'
+    )
+    expect(page.get_by_test_id("detail-name")).to_have_text("Spring sale")
+    campaign_id = campaign_id_from_url(page)
+    status = page.get_by_test_id("detail-status")
+    progress = page.get_by_test_id("detail-progress")
     resume = page.get_by_test_id(f"action-resume-{campaign_id}")
     expect(status).to_have_text("Scheduled")
     expect(progress).to_have_attribute("aria-valuenow", "0")
     expect(progress).to_have_attribute("aria-valuemax", str(len(CONTACTS)))
+    expect(page.get_by_test_id("fact-list")).to_have_text(f"contacts ({len(CONTACTS)} contacts)")
+    expect(page.get_by_test_id("fact-message")).to_have_text(TEMPLATE)
+    expect(page.get_by_test_id("fact-pacing")).to_have_text("0.4\u20130.5 s between messages")
     expect(page.get_by_test_id(f"action-run-{campaign_id}")).to_be_enabled()
     expect(resume).to_have_count(0)
-    expect(page.get_by_test_id("csv-summary")).to_have_text("")  # the form was reset
     page.evaluate(WATCH_PROGRESS, campaign_id)
     shot(page, "scheduled")
 
@@ -182,34 +175,39 @@ def test_campaign_paused_by_a_dropped_session_is_resumed_and_completes(
     expect(status).to_have_text("Paused", timeout=STATE_CHANGE_MS)
     expect(progress).to_have_attribute("aria-valuenow", str(DROP_AFTER))
     expect(progress).to_have_attribute(
-        "aria-valuetext", f"{DROP_AFTER} of {len(CONTACTS)} handled: {DROP_AFTER} sent, 0 failed, 0 unknown"
+        "aria-valuetext",
+        f"{DROP_AFTER} of {len(CONTACTS)} handled: {DROP_AFTER} sent, 0 failed, 0 unknown, 0 skipped",
     )
+    reason = page.get_by_test_id("detail-pause-reason")
     expect(reason).to_contain_text("not WORKING")
     expect(reason).to_contain_text("SCAN_QR_CODE")
     expect(resume).to_be_enabled()
-    expect(row.get_by_role("button", name=re.compile(r"^Run "))).to_have_count(0)
+    expect(page.get_by_test_id(f"action-run-{campaign_id}")).to_have_count(0)
     assert len(fake_waha.sent()) == DROP_AFTER
 
-    # And other campaigns (created over the API: one Scheduled, one Cancelled) offer no Resume
-    alice = ApiClient(stack, "alice")
+    # And in the list, other campaigns (created over the API: one Scheduled, one Cancelled) offer no Resume
     listed = alice.contact_list([{"phoneNumber": "+15550309901", "firstName": "Other"}], name="Later")
     template = alice.template("Later {Name}")
-    later = alice.campaign(listed["id"], template["id"], name="Later campaign", whatsappSessionId=session_id)
+    later = alice.campaign(
+        listed["id"], template["id"], name="Later campaign", whatsappSessionId=session["id"]
+    )
     dropped = alice.campaign(
-        listed["id"], template["id"], name="Dropped campaign", whatsappSessionId=session_id
+        listed["id"], template["id"], name="Dropped campaign", whatsappSessionId=session["id"]
     )
     assert alice.request("POST", f"/campaigns/{dropped['id']}/cancel").status_code in (200, 202)
-    page.get_by_test_id("refresh-button").click()
+    page.get_by_test_id("nav-campaigns").click()
     expect(page.get_by_test_id(f"status-{later['id']}")).to_have_text("Scheduled")
     expect(page.get_by_test_id(f"status-{dropped['id']}")).to_have_text("Cancelled")
+    expect(page.get_by_test_id(f"status-{campaign_id}")).to_have_text("Paused")
+    expect(page.get_by_test_id(f"pause-reason-{campaign_id}")).to_contain_text("SCAN_QR_CODE")
     expect(page.locator('[data-testid^="action-resume-"]')).to_have_count(1)
     expect(page.get_by_test_id(f"action-run-{later['id']}")).to_be_visible()
-    expect(page.get_by_test_id(f"campaign-row-{dropped['id']}").get_by_role("button")).to_have_count(1)
+    expect(page.get_by_test_id(f"campaign-row-{dropped['id']}").get_by_role("button")).to_have_count(0)
     expect(page.get_by_test_id(f"pause-reason-{later['id']}")).to_have_text("—")
     shot(page, "paused")
 
     # When the session is paired again and Resume is clicked (its request held back for a moment)
-    fake_waha.set_session(waha_name, "WORKING")
+    fake_waha.set_session(session["wahaName"], "WORKING")
     held: list[Any] = []
     page.route("**/campaigns/*/resume", lambda route: held.append(route))
     resume.click()
@@ -232,16 +230,18 @@ def test_campaign_paused_by_a_dropped_session_is_resumed_and_completes(
     expect(page.get_by_test_id("notice")).to_contain_text('Resume requested: "Spring sale".')
     assert len(held) == 1, "one click made one request"
 
-    # And the campaign completes with every contact sent
+    # And on its page the campaign completes with every contact sent
+    page.get_by_test_id(f"open-campaign-{campaign_id}").click()
     expect(status).to_have_text("Completed", timeout=STATE_CHANGE_MS)
     expect(progress).to_have_attribute("aria-valuenow", str(len(CONTACTS)))
     expect(progress).to_have_attribute(
         "aria-valuetext",
-        f"{len(CONTACTS)} of {len(CONTACTS)} handled: {len(CONTACTS)} sent, 0 failed, 0 unknown",
+        f"{len(CONTACTS)} of {len(CONTACTS)} handled: {len(CONTACTS)} sent, 0 failed, 0 unknown, 0 skipped",
     )
-    expect(page.get_by_test_id(f"completed-{campaign_id}").locator("time")).to_have_count(1)
-    expect(reason).to_have_text("—")
-    expect(row.get_by_role("button")).to_have_count(1)  # only its name, which opens the deliveries
+    expect(page.get_by_test_id("figure-sent")).to_have_text(f"{len(CONTACTS)} of {len(CONTACTS)}")
+    expect(page.get_by_test_id("figure-eta").locator("time")).to_have_count(1)
+    expect(page.get_by_test_id("detail-pause-reason")).to_have_count(0)
+    expect(page.get_by_test_id("detail-actions").locator('[data-testid^="action-"]')).to_have_count(0)
     expect(page.get_by_test_id("error-banner")).to_be_hidden()
     seen = page.evaluate("window.progressSeen")
     values = [value for _, value in seen]
@@ -250,26 +250,20 @@ def test_campaign_paused_by_a_dropped_session_is_resumed_and_completes(
     assert ["Paused", DROP_AFTER] in seen, seen
     shot(page, "completed")
 
-    # When its deliveries are opened
-    page.get_by_test_id(f"open-deliveries-{campaign_id}").click()
-    panel = page.get_by_test_id("deliveries-panel")
-    expect(panel).to_be_visible()
-    expect(page.get_by_test_id("deliveries-campaign-name")).to_have_text("Spring sale")
+    # And every contact is listed exactly once, in file order, Sent, with a message id
     delivery_rows = page.get_by_test_id("deliveries-body").locator("tr")
-
-    # Then every contact is listed exactly once, in file order, Sent, with a message id
     expect(delivery_rows).to_have_count(len(CONTACTS))
-    expect(page.get_by_test_id("deliveries-more")).to_be_hidden()
+    expect(page.get_by_test_id("deliveries-next")).to_be_disabled()
     listed_phones = [text.strip() for text in delivery_rows.locator("td:nth-child(2)").all_inner_texts()]
     assert listed_phones == phones
-    assert len(set(listed_phones)) == len(CONTACTS)
     statuses = [
         text.strip() for text in delivery_rows.locator('[data-testid^="delivery-status-"]').all_inner_texts()
     ]
     assert statuses == ["Sent"] * len(CONTACTS)
-    message_ids = [text.strip() for text in delivery_rows.locator("td:nth-child(4)").all_inner_texts()]
+    message_ids = [text.strip() for text in delivery_rows.locator("td:nth-child(5)").all_inner_texts()]
     assert all(message_id and message_id != "—" for message_id in message_ids), message_ids
-    panel.scroll_into_view_if_needed()
+    expect(page.get_by_test_id("sends-chart")).to_have_attribute("data-sent", str(len(CONTACTS)))
+    page.get_by_test_id("deliveries-panel").scroll_into_view_if_needed()
     shot(page, "deliveries")
 
     # And filtering by Failed shows none
@@ -330,28 +324,33 @@ def test_phone_width_has_no_horizontal_overflow(start_stack, new_page, shots) ->
     sign_in(page, stack.base_url, stack.token("bob"), "bob")
     expect(page.get_by_test_id(f"status-{done['id']}")).to_have_text("Completed")
     expect(page.get_by_test_id(f"status-{waiting['id']}")).to_have_text("Scheduled")
-    expect(page.get_by_test_id("session-list")).to_contain_text("bob-phone")
-    _assert_fits(page, "dashboard")
+    _assert_fits(page, "campaigns")
     # The table becomes one card per campaign, its buttons within the screen
     expect(page.get_by_test_id(f"campaign-row-{waiting['id']}")).to_have_css("display", "block")
     for action in ("run", "pause", "cancel"):
         box = page.get_by_test_id(f"action-{action}-{waiting['id']}").bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, (action, box)
-    shot(page, "dashboard", full_page=False)
+    shot(page, "campaigns", full_page=False)
 
-    page.get_by_test_id(f"open-deliveries-{done['id']}").click()
+    # A campaign's page: its figures, chart and deliveries fit
+    page.get_by_test_id(f"open-campaign-{done['id']}").click()
     expect(page.get_by_test_id("deliveries-body").locator("tr")).to_have_count(5)
-    _assert_fits(page, "deliveries")
+    expect(page.get_by_test_id("sends-chart")).to_be_visible()
+    _assert_fits(page, "campaign page")
     label_fonts = page.evaluate(
-        """() => [...document.querySelectorAll("#deliveries-body tr:first-child td")]
+        """() => [...document.querySelectorAll('[data-testid="deliveries-body"] tr:first-child td')]
           .map((td) => getComputedStyle(td, "::before").fontFamily)"""
     )
     assert len(set(label_fonts)) == 1, f"the cards' labels are in different fonts: {label_fonts}"
+    shot(page, "campaign", full_page=False)
     page.get_by_test_id("deliveries-panel").scroll_into_view_if_needed()
     shot(page, "deliveries", full_page=False)
 
     # An empty form: the banner and the errors next to the fields fit, and the banner, sticky at
     # the top, does not cover the field that gets the focus
+    page.get_by_test_id("nav-create").click()
+    expect(page.get_by_test_id("list-source-saved")).to_be_checked()
+    _assert_fits(page, "create form")
     page.get_by_test_id("create-submit").click()
     expect(page.get_by_test_id("error-banner")).to_be_visible()
     expect(page.get_by_test_id("campaign-name-input-error")).to_have_text("Give the campaign a name.")
@@ -367,7 +366,9 @@ def test_phone_width_has_no_horizontal_overflow(start_stack, new_page, shots) ->
     ), "the focused field is covered"
     _assert_fits(page, "form errors")
     shot(page, "form-errors", full_page=False)
-    shot(page, "whole-page")
+    page.get_by_label("Only send during these hours").check()
+    _assert_fits(page, "send window")
+    shot(page, "create-form")
 
 
 LABEL_PROBLEMS = """
@@ -389,8 +390,8 @@ LABEL_PROBLEMS = """
   for (const el of document.querySelectorAll("[tabindex]")) {
     if (Number(el.getAttribute("tabindex")) > 0) problems.push(`${el.tagName.toLowerCase()}#${el.id} has a positive tabindex`);
   }
-  for (const el of document.querySelectorAll("[role=progressbar]")) {
-    if (!nameOf(el)) problems.push(`progress bar ${el.dataset.testid} has no name`);
+  for (const el of document.querySelectorAll("[role=progressbar], svg[role=img]")) {
+    if (!nameOf(el)) problems.push(`${el.dataset.testid} has no name`);
   }
   return problems;
 }
@@ -407,11 +408,12 @@ FOCUSED = """
 REACHABLE = """
 () => [...document.querySelectorAll("button, a[href], input, select, textarea")]
   .filter((el) => el.getClientRects().length && !el.disabled && !el.closest("[hidden]"))
+  .filter((el) => el.type !== "radio" || el.checked)
   .map((el) => el.dataset.testid || el.id || el.className)
 """
 
 
-def _tab_through(page: Page, limit: int = 120) -> list[str]:
+def _tab_through(page: Page, limit: int = 160) -> list[str]:
     """Press Tab until focus has gone once round the page (past its end and back to where it
     started); the elements focused, in order (a control that takes several presses, like a
     date-time input, counts once)."""
@@ -429,6 +431,13 @@ def _tab_through(page: Page, limit: int = 120) -> list[str]:
             return order
         order.append(focused)
     raise AssertionError(f"focus did not come round in {limit} presses of Tab: {order}")
+
+
+def _assert_all_reachable(page: Page, where: str) -> None:
+    assert page.evaluate(LABEL_PROBLEMS) == [], where
+    order = _tab_through(page)
+    missing = [name for name in page.evaluate(REACHABLE) if name not in order]
+    assert missing == [], f"{where}: not reachable by Tab: {missing}; focus order: {order}"
 
 
 def test_controls_are_labelled_and_reachable_by_keyboard(start_stack, new_page, shots) -> None:
@@ -455,29 +464,41 @@ def test_controls_are_labelled_and_reachable_by_keyboard(start_stack, new_page, 
     expect(page.get_by_test_id("dashboard")).to_be_visible()
     expect(page.get_by_test_id(f"status-{done['id']}")).to_have_text("Completed")
     expect(page.get_by_test_id(f"status-{waiting['id']}")).to_have_text("Scheduled")
-    expect(page.get_by_test_id("session-list")).to_contain_text("carol-phone")
     expect(page.locator("#campaigns-heading")).to_be_focused()
 
-    # The dashboard: every control labelled, every button and link reached by Tab
-    assert page.evaluate(LABEL_PROBLEMS) == []
-    order = _tab_through(page)
-    missing = [name for name in page.evaluate(REACHABLE) if name not in order]
-    assert missing == [], f"not reachable by Tab: {missing}; focus order: {order}"
+    # The list: every control labelled, every button and link reached by Tab
+    _assert_all_reachable(page, "campaigns")
 
-    # A campaign's deliveries open with Enter and close with Escape, focus going back to its name
-    opener = page.get_by_test_id(f"open-deliveries-{done['id']}")
+    # A campaign's page opens with Enter on its name, its heading focused, and is as reachable
+    opener = page.get_by_test_id(f"open-campaign-{done['id']}")
     opener.focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_test_id("deliveries-panel")).to_be_visible()
-    expect(page.locator("#deliveries-heading")).to_be_focused()
+    expect(page.locator("#detail-heading")).to_be_focused()
     expect(page.get_by_test_id("deliveries-body").locator("tr")).to_have_count(5)
-    assert page.evaluate(LABEL_PROBLEMS) == []
-    shot(page, "deliveries-by-keyboard")
-    page.keyboard.press("Escape")
-    expect(page.get_by_test_id("deliveries-panel")).to_be_hidden()
-    expect(opener).to_be_focused()
+    expect(page.get_by_test_id("fact-list")).to_contain_text("Customers (5 contacts)")
+    _assert_all_reachable(page, "campaign page")
+    shot(page, "campaign-by-keyboard")
 
-    # Run works from the keyboard too (Space on the focused button)
+    # Delete asks first: Escape keeps the campaign, and the focus goes back to the button
+    delete = page.get_by_test_id("delete-button")
+    delete.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
+    expect(page.get_by_test_id("confirm-no")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("confirm-dialog")).to_have_count(0)
+    expect(delete).to_be_focused()
+    expect(page.get_by_test_id("detail-status")).to_have_text("Completed")
+
+    # The create form, with its send window open, is labelled and reachable too
+    page.get_by_test_id("nav-create").click()
+    expect(page.get_by_test_id("list-source-saved")).to_be_checked()
+    page.get_by_label("Only send during these hours").check()
+    page.get_by_test_id("media-select").select_option("url")
+    _assert_all_reachable(page, "create form")
+
+    # Back in the list, Run works from the keyboard too (Space on the focused button)
+    page.get_by_test_id("nav-campaigns").click()
     run = page.get_by_test_id(f"action-run-{waiting['id']}")
     run.focus()
     page.keyboard.press("Space")

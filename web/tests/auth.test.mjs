@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 
+import { createAuth, withFreshTokens } from "../auth.js";
 import {
   authorizeUrl,
   base64UrlEncode,
-  createAuth,
   hasProvider,
   logoutUrl,
   parseCallback,
@@ -14,9 +14,8 @@ import {
   redirectUriFor,
   refreshDelayMs,
   tokenClaims,
-  withFreshTokens,
   withoutCallbackParams,
-} from "../auth.js";
+} from "../oauth.js";
 
 const CONFIG = {
   apiUrl: "https://api.example.com",

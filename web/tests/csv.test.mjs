@@ -37,7 +37,7 @@ test("contacts: header in any order and case, row errors by line, order kept", (
     "Dup,+491510000001",
     "  ,4915100000099",
   ].join("\r\n");
-  const { contacts, errors } = parseContactsCsv(text);
+  const { contacts, errors } = parseContactsCsv(text, { defaultCountry: "DE" });
   assert.deepEqual(contacts, [
     { phoneNumber: "+491510000001", firstName: "Ana, Maria" },
     { phoneNumber: "0301234567", firstName: "Bob" },
@@ -48,6 +48,15 @@ test("contacts: header in any order and case, row errors by line, order kept", (
     [5, 6, 7],
   );
   assert.match(errors[2].message, /already appears on line 2/);
+});
+
+test("contacts: without a country, a national number is a row error, as the API would refuse it", () => {
+  const text = "phoneNumber,firstName\n+491510000001,Ana\n(030) 1234567,Bob\n0049 151 0000002,Carl\n+491510000002,Dup\n";
+  const { contacts, errors } = parseContactsCsv(text);
+  assert.deepEqual(contacts.map((c) => c.phoneNumber), ["+491510000001", "00491510000002"]);
+  assert.deepEqual(errors.map((e) => e.line), [3, 5]);
+  assert.match(errors[0].message, /no country code/);
+  assert.match(errors[1].message, /already appears on line 4/); // 00 and + are the same prefix
 });
 
 test("contacts: a file without a phoneNumber column or without rows", () => {
