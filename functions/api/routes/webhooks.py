@@ -50,8 +50,5 @@ def receive_waha_webhook() -> Response[ErrorOut]:
     raw = _raw_body()
     params = router.current_event.query_string_parameters or {}
     headers = router.current_event.headers or {}
-    if raw is None:
-        answer = webhooks.WebhookAnswer(400, "Webhook body is not valid base64")
-    else:
-        answer = webhooks.receive(params.get("session"), headers, raw, utcnow())
+    answer = webhooks.receive(params.get("session"), headers, raw, utcnow())
     return Response(answer.status, content_types.APPLICATION_JSON, {"message": answer.message})

@@ -5,12 +5,17 @@ the URL gives the key, `X-Webhook-Hmac` must be the HMAC-SHA512 of the raw body 
 it (compared in constant time), and `X-Webhook-Timestamp` must be within 5 minutes.
 Then the event is acted on once (its id is recorded; WAHA retries):
 
-- `message.ack`: the delivery's ack moves forward, the campaign's counters follow.
+- `message.ack`: the delivery's ack moves forward, the campaign's counters follow; an
+  ack for a message no delivery has yet is parked, and the schedule applies it once
+  the runner has recorded the delivery.
 - `session.status`: recorded (a later report wins); leaving WORKING pauses the
   session's Running campaigns with what to do.
 - `message` from a contact: handed to the opt-out hook.
 
 Every answer is 2xx, 400 or 401 (409 when a write failed and WAHA should retry).
+Each refusal counts in `WebhookRejected` (the series the template's alarm watches)
+and in the series of its reason (`RejectReason`); acks count as `AckApplied`,
+`AckParked` or `AckIgnored`.
 """
 
 from __future__ import annotations
@@ -21,9 +26,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
-
-from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.data import sessions, webhook_events
 from campaigns.data.acks import record_ack
@@ -32,11 +36,24 @@ from campaigns.data.session_keys import session_keys
 from campaigns.data.session_pauses import RUNNING, SessionPauses, campaigns_on_session, session_dropped_reason
 from campaigns.domain.acks import ack_from_waha
 from campaigns.inbound import InboundMessage, opt_out_hook
-from campaigns.observability import logger, metrics
+from campaigns.observability import count, count_by, logger
 from campaigns.sending.waha_sessions import phone_from_me_id
 
 MAX_AGE_MS = 5 * 60 * 1000
 MAX_BODY_BYTES = 256 * 1024
+REJECTED_METRIC = "WebhookRejected"
+BAD_SIGNATURE = "Missing or bad webhook signature"
+
+
+class RejectReason(StrEnum):
+    """Why a webhook was refused, as its metric's `reason` dimension. The sender is told
+    less: a missing, bad or unknown session's signature all get the same 401."""
+
+    BAD_SIGNATURE = "BadSignature"
+    MISSING_SIGNATURE = "MissingSignature"
+    STALE_TIMESTAMP = "StaleTimestamp"
+    MALFORMED_BODY = "MalformedBody"
+    UNKNOWN_SESSION = "UnknownSession"
 
 
 @dataclass(frozen=True)
@@ -46,20 +63,28 @@ class WebhookAnswer:
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: RejectReason) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.reason = reason
 
 
-def receive(session_name: str | None, headers: Mapping[str, str], raw: bytes, now: datetime) -> WebhookAnswer:
-    """Check, then act on, one webhook."""
+def receive(
+    session_name: str | None, headers: Mapping[str, str], raw: bytes | None, now: datetime
+) -> WebhookAnswer:
+    """Check, then act on, one webhook (`raw` None: a body that could not be decoded)."""
     try:
+        if raw is None:
+            raise Refused(400, "Webhook body is not valid base64", RejectReason.MALFORMED_BODY)
         item = _verified(session_name, headers, raw, now)
         event = _parsed(raw, item)
     except Refused as exc:
-        metrics.add_metric(name="WebhookRejected", unit=MetricUnit.Count, value=1)
-        logger.info("WAHA webhook refused", extra={"status": exc.status, "reason": exc.message})
+        count_by(REJECTED_METRIC, "reason", exc.reason.value)
+        logger.info(
+            "WAHA webhook refused",
+            extra={"status": exc.status, "reason": exc.message, "why": exc.reason.value},
+        )
         return WebhookAnswer(exc.status, exc.message)
     return _act_once(item, event, now)
 
@@ -77,13 +102,18 @@ def _verified(
     signature = (_header(headers, "X-Webhook-Hmac") or "").strip().lower()
     expected = hmac.new((key or "").encode("utf-8"), raw, hashlib.sha512).hexdigest()
     # Compared even when the session or key is unknown, so timing tells nothing.
-    if not hmac.compare_digest(signature.encode(), expected.encode()) or item is None or key is None:
-        raise Refused(401, "Missing or bad webhook signature")
+    matches = hmac.compare_digest(signature.encode(), expected.encode())
+    if item is None or key is None:
+        raise Refused(401, BAD_SIGNATURE, RejectReason.UNKNOWN_SESSION)
+    if not signature:
+        raise Refused(401, BAD_SIGNATURE, RejectReason.MISSING_SIGNATURE)
+    if not matches:
+        raise Refused(401, BAD_SIGNATURE, RejectReason.BAD_SIGNATURE)
     sent_ms = _int(_header(headers, "X-Webhook-Timestamp"))
     if sent_ms is not None and sent_ms < 10**11:  # seconds, not milliseconds
         sent_ms *= 1000
     if sent_ms is None or abs(now.timestamp() * 1000 - sent_ms) > MAX_AGE_MS:
-        raise Refused(401, "Webhook timestamp missing or older than 5 minutes")
+        raise Refused(401, "Webhook timestamp missing or older than 5 minutes", RejectReason.STALE_TIMESTAMP)
     return item
 
 
@@ -95,18 +125,21 @@ def _int(text: str | None) -> int | None:
 
 
 def _parsed(raw: bytes, item: WhatsAppSession) -> dict[str, Any]:
+    def malformed(message: str) -> Refused:
+        return Refused(400, message, RejectReason.MALFORMED_BODY)
+
     if len(raw) > MAX_BODY_BYTES:
-        raise Refused(400, "Webhook body too large")
+        raise malformed("Webhook body too large")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "Webhook body is not JSON") from None
+        raise malformed("Webhook body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("event"), str):
-        raise Refused(400, "Webhook body is not a WAHA event")
+        raise malformed("Webhook body is not a WAHA event")
     if body.get("session") != item.name:
-        raise Refused(400, "Webhook event is for another session")
+        raise malformed("Webhook event is for another session")
     if not isinstance(body.get("payload"), dict):
-        raise Refused(400, "Webhook event has no payload")
+        raise malformed("Webhook event has no payload")
     return body
 
 
@@ -127,7 +160,7 @@ def _act_once(item: WhatsAppSession, event: dict[str, Any], now: datetime) -> We
 def _act(item: WhatsAppSession, event: dict[str, Any], now: datetime) -> str:
     kind, payload = event["event"], event["payload"]
     if kind == "message.ack":
-        return _ack(payload)
+        return _ack(item, payload, now)
     if kind == "session.status":
         return _status(item, event, payload, now)
     if kind == "message":
@@ -135,14 +168,20 @@ def _act(item: WhatsAppSession, event: dict[str, Any], now: datetime) -> str:
     return "Ignored"
 
 
-def _ack(payload: Mapping[str, Any]) -> str:
+def _ack(item: WhatsAppSession, payload: Mapping[str, Any], now: datetime) -> str:
     message_id = payload.get("id")
     ack = ack_from_waha(payload.get("ack"), payload.get("ackName"))
     if not isinstance(message_id, str) or not message_id or ack is None:
         return "Ignored"
     result = record_ack(message_id[:500], ack)
-    metrics.add_metric(name="AckRecorded" if result.moved else "AckIgnored", unit=MetricUnit.Count, value=1)
-    return "Recorded" if result.moved else "Ignored"
+    if result.found:
+        count("AckApplied" if result.moved else "AckIgnored")
+        return "Recorded" if result.moved else "Ignored"
+    # No delivery has this id yet (the runner records it just after the send): kept
+    # for the schedule, which applies it once the delivery is there.
+    webhook_events.park_ack(message_id[:500], ack, item.name, now)
+    count("AckParked")
+    return "Parked until its delivery is recorded"
 
 
 def _status(
@@ -180,4 +219,4 @@ def _inbound(item: WhatsAppSession, payload: Mapping[str, Any], now: datetime) -
     return "Handed to the opt-out rules"
 
 
-__all__ = ["MAX_AGE_MS", "WebhookAnswer", "receive"]
+__all__ = ["MAX_AGE_MS", "REJECTED_METRIC", "RejectReason", "WebhookAnswer", "receive"]

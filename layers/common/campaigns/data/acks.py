@@ -4,21 +4,35 @@ A delivery's ack only moves forward (`ackRank` grows). The move and the campaign
 `deliveredCount`/`readCount` increments are one transaction conditioned on the rank
 read just before, so a repeated, late or concurrent ack can neither count twice nor
 undo a later one: a lost condition is read again and decided again.
+
+An ack for a message no delivery has yet is parked by the webhook
+(`webhook_events.park_ack`); the schedule's tick applies parked acks through the same
+`record_ack`, every minute for `PARKED_RETRY_SECONDS` after each was parked. Applying
+one again changes nothing (its rank is not above the delivery's any more), so the
+tick needs no record of what it applied.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from campaigns.data import webhook_events
 from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import Campaign, Delivery
 from campaigns.domain.acks import Ack, counts_added
 from campaigns.domain.statuses import DeliveryStatus
+from campaigns.observability import logger
 
 _ATTEMPTS = 5
+# How long the tick keeps trying a parked ack: its delivery is recorded seconds after
+# the send, or minutes when WAHA was slow to confirm it.
+PARKED_RETRY_SECONDS = 30 * 60
+# The most parked acks one tick applies (the rest wait for the next).
+PARKED_PER_TICK = 1000
 
 
 @dataclass(frozen=True)
@@ -27,11 +41,21 @@ class AckResult:
     moved: bool = False
 
 
+@dataclass(frozen=True)
+class ParkedAcksApplied:
+    applied: int = 0
+    waiting: int = 0
+
+
 def record_ack(message_id: str, ack: Ack) -> AckResult:
-    """Set the ack of the delivery WAHA knows as `message_id` (its serialized id)."""
+    """Set the ack of the delivery WAHA knows as `message_id` (its serialized id).
+    `found` is False when no delivery has that id (yet)."""
     keys = list(Delivery.by_message_id.query(message_id, limit=2))
-    if len(keys) != 1:
+    if not keys:
         return AckResult(found=False)
+    if len(keys) > 1:
+        logger.warning("Two deliveries share a WAHA message id; its ack is ignored")
+        return AckResult(found=True)
     key = keys[0]
     for _ in range(_ATTEMPTS):
         delivery = Delivery.get(key.campaign_id, key.contact_index, consistent_read=True)
@@ -69,4 +93,30 @@ def _move(delivery: Delivery, before: Ack | None, after: Ack) -> bool:
     return True
 
 
-__all__ = ["AckResult", "record_ack"]
+def apply_parked_acks(now: datetime, limit: int = PARKED_PER_TICK) -> ParkedAcksApplied:
+    """Apply the acks parked in the last `PARKED_RETRY_SECONDS` whose delivery is
+    recorded now; idempotent, and never an ack backwards."""
+    applied = waiting = seen = 0
+    since = now - timedelta(seconds=PARKED_RETRY_SECONDS)
+    for parked in webhook_events.parked_acks(since, now, limit):
+        seen += 1
+        if not parked.message_id or parked.ack not in Ack._value2member_map_:
+            continue
+        result = record_ack(parked.message_id, Ack(parked.ack))
+        if result.moved:
+            applied += 1
+        elif not result.found:
+            waiting += 1
+    if seen >= limit:
+        logger.warning("More parked acks than one tick applies; the rest wait for the next tick")
+    return ParkedAcksApplied(applied, waiting)
+
+
+__all__ = [
+    "PARKED_PER_TICK",
+    "PARKED_RETRY_SECONDS",
+    "AckResult",
+    "ParkedAcksApplied",
+    "apply_parked_acks",
+    "record_ack",
+]

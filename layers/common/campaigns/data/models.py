@@ -272,9 +272,25 @@ class WhatsAppSession(Model):
     by_user = SessionsByUser()
 
 
+class ParkedAcksByHour(GlobalSecondaryIndex):
+    """Acks parked until their delivery is recorded, by the hour they arrived: a sparse
+    index (only parked acks carry `parkedHour`) that the schedule reads."""
+
+    class Meta:
+        index_name = "parkedAcks"
+        projection = AllProjection()
+
+    parked_hour = UnicodeAttribute(hash_key=True, attr_name="parkedHour")
+    received_at = UTCDateTimeAttribute(range_key=True, attr_name="receivedAt")
+
+
 class WebhookEvent(Model):
     """A WAHA webhook event already handled (WAHA retries: each id is acted on once);
-    DynamoDB's TTL removes it after a week."""
+    DynamoDB's TTL removes it after a week.
+
+    The table also keeps parked acks (`campaigns.data.webhook_events.park_ack`): a
+    message.ack for a message no delivery had yet, keyed by its session and message id,
+    with the highest ack reported so far; TTL removes them after a few days."""
 
     class Meta:
         table_name = "webhook-events"
@@ -286,6 +302,14 @@ class WebhookEvent(Model):
     expires_at = NumberAttribute(attr_name="expiresAt")
     # Acting on it failed: a retry of the event may act again.
     failed = BooleanAttribute(null=True)
+    # A parked ack: WAHA's serialized message id, the ack and its rank (only grows), and
+    # the UTC hour it was first parked (`YYYY-MM-DDTHH`, the parkedAcks index's key).
+    message_id = UnicodeAttribute(null=True, attr_name="messageId")
+    ack = UnicodeAttribute(null=True)
+    ack_rank = NumberAttribute(null=True, attr_name="ackRank")
+    parked_hour = UnicodeAttribute(null=True, attr_name="parkedHour")
+
+    parked_acks = ParkedAcksByHour()
 
 
 class OptOut(Model):

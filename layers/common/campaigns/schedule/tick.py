@@ -4,6 +4,9 @@ Both lists come from one sparse index (`byStatusDue`): a Scheduled campaign is d
 at its `scheduledAt` (or "now" after a run/resume request, so that a lost runner
 invocation is recovered by the next tick); a Running campaign is due when its
 runner's lease expires.
+
+Each tick also applies the WhatsApp acks the webhook parked because their delivery
+was not recorded yet (`campaigns.data.acks.apply_parked_acks`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from campaigns.config import Settings, settings
+from campaigns.data.acks import apply_parked_acks
 from campaigns.data.models import Campaign
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import StoreConflict
 from campaigns.domain.statuses import CampaignStatus
 from campaigns.invoker import RunnerInvoker, runner_event
+from campaigns.observability import count as count_metric
 from campaigns.observability import logger
 
 
@@ -34,6 +39,7 @@ class TickReport:
     failed: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     errors: int = 0
+    acks_applied: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -42,6 +48,7 @@ class TickReport:
             "failed": self.failed,
             "settled": self.settled,
             "errors": self.errors,
+            "acksApplied": self.acks_applied,
         }
 
 
@@ -63,9 +70,30 @@ class ScheduleTick:
                 # contact its runner never recorded becomes Unknown.
                 if self.store.schedule.settle_stopped(campaign, now) == "settled":
                     report.settled.append(campaign.id)
-        if report.started or report.taken_over or report.failed or report.settled or report.errors:
+        self._apply_parked_acks(now, report)
+        if (
+            report.started
+            or report.taken_over
+            or report.failed
+            or report.settled
+            or report.errors
+            or report.acks_applied
+        ):
             logger.info("Schedule tick", extra=report.as_dict())
         return report
+
+    def _apply_parked_acks(self, now: datetime, report: TickReport) -> None:
+        """Acks that arrived before their delivery was recorded; a failure here leaves
+        them for the next tick and never stops the campaigns' part of the tick."""
+        try:
+            applied = apply_parked_acks(now)
+        except Exception:
+            report.errors += 1
+            logger.exception("Could not apply parked acks; the next tick tries again")
+            return
+        report.acks_applied = applied.applied
+        if applied.applied:
+            count_metric("ParkedAckApplied", applied.applied)
 
     def _due(self, status: CampaignStatus, now: datetime):
         for count, campaign in enumerate(self.store.schedule.due_campaigns(status, now)):
