@@ -35,6 +35,7 @@ FIGURES = {
     "continuation": "bench.fig_continuation",
     "webhooks": "bench.fig_webhooks",
     "sharednumber": "bench.fig_sharednumber",
+    "export": "bench.fig_export",
     "memory": "bench.fig_memory",
 }
 NUMBERS = {
@@ -49,6 +50,7 @@ NUMBERS = {
     "continuation": 9,
     "webhooks": 10,
     "sharednumber": 11,
+    "export": 12,
 }
 
 
