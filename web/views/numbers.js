@@ -28,7 +28,6 @@ export function mount(container, ctx) {
   let pollTimer = null;
   let alive = true;
   let loadSeq = 0;
-  let pairingId = null;
   // `#/numbers?pair=<id>` (e.g. from a campaign paused because its number dropped) opens that number's pairing.
   let pairWanted = ctx.params?.pair ?? null;
   const rows = new Map(); // session id -> row
@@ -134,8 +133,10 @@ export function mount(container, ctx) {
     }
   }
 
+  // A change the page made itself outdates any list read still in flight (it may not have it yet).
   function upsert(session) {
     if (!alive || !session?.id) return;
+    loadSeq += 1;
     const known = sessions ?? [];
     const at = known.findIndex((item) => item.id === session.id);
     sessions = at === -1 ? [...known, session] : known.map((item, i) => (i === at ? session : item));
@@ -145,10 +146,11 @@ export function mount(container, ctx) {
 
   function remove(id) {
     if (!alive) return;
+    loadSeq += 1;
     sessions = (sessions ?? []).filter((item) => item.id !== id);
-    if (pairingId === id) pairingId = null;
     const hadFocus = rows.get(id)?.element.contains(document.activeElement);
     render();
+    schedulePoll();
     if (hadFocus) heading.focus();
   }
 
@@ -180,7 +182,6 @@ export function mount(container, ctx) {
 
   function openPairing(id) {
     for (const [rowId, row] of rows) if (rowId !== id) row.closePairing();
-    pairingId = id;
     if (id !== null) rows.get(id)?.openPairing();
   }
 
