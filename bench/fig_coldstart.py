@@ -1,11 +1,17 @@
 """Figure 6: cold start, as the import time of each function's handler module against
-importing boto3 alone. Every import runs in a fresh interpreter; the median of several.
+importing boto3 alone, before and after X-Ray patches only what each function calls.
+Every import runs in a fresh interpreter, interleaved; the median of several.
 
-Two environments: as in Lambda (LAMBDA_TASK_ROOT set and tracing on, as
-template.yaml's `Tracing: Active` leaves it, so Powertools' Tracer patches the
-libraries X-Ray traces at import), and locally (tracing off, as the tests and the
-local stack run). `python -X importtime` then names the largest imports of the API
-handler.
+As in Lambda: LAMBDA_TASK_ROOT set and tracing on (template.yaml's `Tracing:
+Active`), so Powertools' Tracer patches libraries for X-Ray when
+campaigns.observability is imported. After: each function with its own
+`TRACER_PATCH_MODULES` from template.yaml (`Tracer(patch_modules=...)`: botocore for
+the scheduler; botocore and requests for the API, whose /whatsapp-sessions routes and
+test sends call WAHA, and for the runner). Before: the same child with the Tracer
+made to patch everything X-Ray knows and finds installed (`patch_all`, Powertools'
+default), by an explicit override in the child only. Also locally (tracing off, as
+the tests and the local stack run), and `python -X importtime` naming the largest
+imports of the API and runner handlers.
 """
 
 from __future__ import annotations
@@ -20,26 +26,43 @@ import bench
 from bench import common
 from bench.common import Context, FigureResult, Row, md_table
 
-MODULES = [
-    ("boto3 alone", "boto3"),
-    ("API handler", "functions.api.app"),
-    ("runner handler", "functions.runner.app"),
-    ("scheduler handler", "functions.scheduler.app"),
+FUNCTIONS = [
+    ("API handler", "functions.api.app", "ApiFunction"),
+    ("runner handler", "functions.runner.app", "RunnerFunction"),
+    ("scheduler handler", "functions.scheduler.app", "SchedulerFunction"),
 ]
-PROTOTYPE = "API handler, X-Ray patching botocore only (prototype)"
+BOTO3 = "boto3 alone"
 _PROGRAM = "import time; t = time.perf_counter(); {prelude}import {module}; print(time.perf_counter() - t)"
-# The prototype, without touching the code: Powertools' Tracer patches only botocore
-# (pynamodb's calls go through it) instead of every library X-Ray knows (patch_all).
-_BOTOCORE_ONLY = (
+# Before: Powertools' default, patch_all(), whatever the function's settings say.
+_PATCH_ALL = (
     "import aws_lambda_powertools.tracing.tracer as tracing; init = tracing.Tracer.__init__; "
-    "tracing.Tracer.__init__ = lambda self, *a, **k: init(self, *a, **{'patch_modules': ['botocore'], **k}); "
+    "tracing.Tracer.__init__ = lambda self, *a, **k: init(self, *a, **{**k, 'patch_modules': None}); "
 )
+# What the API would cost patching botocore only (requests patched on the first WAHA call).
+_BOTOCORE_ONLY = "botocore"
 
 
-def _environment(lambda_like: bool) -> dict[str, str]:
+def patch_modules_from_template() -> dict[str, str]:
+    """Each function's TRACER_PATCH_MODULES as template.yaml sets it."""
+    from devstack.tables import load_template
+
+    resources = load_template()["Resources"]
+    out = {}
+    for _, _, logical_id in FUNCTIONS:
+        variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+        if "TRACER_PATCH_MODULES" not in variables:
+            raise RuntimeError(f"template.yaml sets no TRACER_PATCH_MODULES for {logical_id}")
+        out[logical_id] = str(variables["TRACER_PATCH_MODULES"])
+    return out
+
+
+def _environment(lambda_like: bool, patch_modules: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(bench.REPO_ROOT), str(bench.REPO_ROOT / "layers" / "common")])
     env.pop("DYNAMODB_ENDPOINT", None)
+    env.pop("TRACER_PATCH_MODULES", None)
+    if patch_modules is not None:
+        env["TRACER_PATCH_MODULES"] = patch_modules
     if lambda_like:
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         env.update(
@@ -81,6 +104,8 @@ def _group(module: str) -> str:
 
 
 _SUBTREES = (
+    "campaigns.api.test_sends",
+    "campaigns.api.sessions",
     "campaigns.observability",
     "aws_lambda_powertools.event_handler",
     "campaigns.api.models",
@@ -131,102 +156,137 @@ def import_profile(
     return total, [(name, ms, modules[name]) for name, ms in ranked], subtrees
 
 
+def _medians(repeats: int, runs: list[tuple[str, str, dict[str, str], str]]) -> dict[str, float]:
+    """Median import seconds of each (label, module, environment, prelude), the runs
+    interleaved so that a change of load on the machine hits every one alike."""
+    samples: dict[str, list[float]] = {label: [] for label, _, _, _ in runs}
+    for _ in range(repeats):
+        for label, module, env, prelude in runs:
+            samples[label].append(_import_seconds(module, env, prelude))
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
 def run(ctx: Context) -> FigureResult:
-    figure = FigureResult("coldstart", "6. Cold start: handler import time against boto3 alone")
+    figure = FigureResult(
+        "coldstart", "6. Cold start: handler import time against boto3 alone, before and after"
+    )
     repeats = ctx.size(7, 2)
-    table = []
-    medians: dict[tuple[str, bool], float] = {}
-    for lambda_like in (True, False):
-        env = _environment(lambda_like)
-        common.progress(
-            f"figure 6: imports, {'Lambda-like' if lambda_like else 'local'}, {repeats} runs each"
-        )
-        runs = [(label, module, "") for label, module in MODULES]
-        if lambda_like:
-            runs.append((PROTOTYPE, "functions.api.app", _BOTOCORE_ONLY))
-        samples: dict[str, list[float]] = {label: [] for label, _, _ in runs}
-        for _ in range(repeats):  # interleaved, so a change of load hits every module alike
-            for label, module, prelude in runs:
-                samples[label].append(_import_seconds(module, env, prelude))
-        for label, _, _ in runs:
-            medians[(label, lambda_like)] = statistics.median(samples[label])
-    for label, _ in MODULES:
-        lam, loc = medians[(label, True)], medians[(label, False)]
+    patched = patch_modules_from_template()
+    lambda_env = _environment(True)
+    runs = [(BOTO3, "boto3", lambda_env, "")]
+    for label, module, logical_id in FUNCTIONS:
+        env = _environment(True, patched[logical_id])
+        runs += [(f"{label} before", module, env, _PATCH_ALL), (f"{label} after", module, env, "")]
+    api_label, api_module, api_id = FUNCTIONS[0]
+    if patched[api_id] != _BOTOCORE_ONLY:
+        runs.append((f"{api_label}, botocore only", api_module, _environment(True, _BOTOCORE_ONLY), ""))
+    common.progress(f"figure 6: {len(runs)} imports as in Lambda, {repeats} runs each")
+    lam = _medians(repeats, runs)
+    local_env = _environment(False)
+    common.progress(f"figure 6: {len(FUNCTIONS) + 1} imports locally (tracing off), {repeats} runs each")
+    local_runs = [(label, module, local_env, "") for label, module, _ in FUNCTIONS]
+    loc = _medians(repeats, [(BOTO3, "boto3", local_env, ""), *local_runs])
+
+    base = lam[BOTO3]
+    table = [[BOTO3, "-", f"{base * 1000:.0f}", "1.00", "-", "-", "-", f"{loc[BOTO3] * 1000:.0f}"]]
+    for label, _, logical_id in FUNCTIONS:
+        before, after = lam[f"{label} before"], lam[f"{label} after"]
         table.append(
             [
                 label,
-                f"{lam * 1000:.0f}",
-                f"{lam / medians[('boto3 alone', True)]:.2f}",
-                f"{loc * 1000:.0f}",
-                f"{loc / medians[('boto3 alone', False)]:.2f}",
+                f"`{patched[logical_id]}`",
+                f"{before * 1000:.0f}",
+                f"{before / base:.2f}",
+                f"{after * 1000:.0f}",
+                f"{after / base:.2f}",
+                f"{100 * (after / before - 1):+.0f} %",
+                f"{loc[label] * 1000:.0f} ({loc[label] / loc[BOTO3]:.2f})",
             ]
         )
-        if label != "boto3 alone":
-            figure.rows.append(
-                Row(
-                    "6",
-                    f"Import time of the {label} / boto3 alone (Lambda-like; local)",
-                    f"{lam / medians[('boto3 alone', True)]:.2f}; {loc / medians[('boto3 alone', False)]:.2f}",
-                )
+        figure.rows.append(
+            Row(
+                "6",
+                f"Import time of the {label} / boto3 alone, as in Lambda: before (patch_all); "
+                f"after (patch_modules {patched[logical_id]})",
+                f"{before / base:.2f}; {after / base:.2f} ({100 * (after / before - 1):+.0f} %)",
             )
-    prototype = medians[(PROTOTYPE, True)]
-    table.append(
-        [PROTOTYPE, f"{prototype * 1000:.0f}", f"{prototype / medians[('boto3 alone', True)]:.2f}", "-", "-"]
-    )
+        )
     figure.details.append(
-        f"Median of {repeats} fresh interpreters each:\n\n"
+        f"Median of {repeats} fresh interpreters each, interleaved; as in Lambda (tracing on) unless "
+        "said; the last column with tracing off, as the tests and the local stack run:\n\n"
         + md_table(
-            ["module", "Lambda-like ms", "ratio to boto3", "local (tracing off) ms", "ratio to boto3"], table
+            [
+                "module",
+                "TRACER_PATCH_MODULES (template.yaml)",
+                "before: patch_all, ms",
+                "ratio to boto3",
+                "after: patch_modules, ms",
+                "ratio to boto3",
+                "after / before",
+                "tracing off, ms (ratio)",
+            ],
+            table,
         )
     )
-    api_subtrees: dict[str, float] = {}
-    api_total = 0.0
-    for label, module in MODULES[1:3]:
-        total, largest, subtrees = import_profile(module, _environment(True))
-        if module == "functions.api.app":
-            api_subtrees, api_total = subtrees, total
+    botocore_only = lam.get(f"{api_label}, botocore only")
+    if botocore_only is not None:
         figure.details.append(
-            f"What the {label} spends its import on (Lambda-like; one `python -X importtime` run, "
-            f"{total:.0f} ms in all; each package's modules' own time):\n\n"
+            f"The API patching botocore only would import in {botocore_only * 1000:.0f} ms "
+            f"({botocore_only / base:.2f} x boto3) against {lam[f'{api_label} after'] * 1000:.0f} ms: "
+            "what loading and patching `requests` at cold start costs a function that calls WAHA "
+            "on a few routes only."
+        )
+    profiles: dict[str, tuple[float, dict[str, float]]] = {}
+    for label, module, logical_id in FUNCTIONS[:2]:
+        total, largest, subtrees = import_profile(module, _environment(True, patched[logical_id]))
+        profiles[label] = (total, subtrees)
+        figure.details.append(
+            f"What the {label} spends its import on (as in Lambda, after; one `python -X importtime` "
+            f"run, {total:.0f} ms in all; each package's modules' own time):\n\n"
             + md_table(
                 ["package", "own ms", "share", "modules"],
                 [[f"`{n}`", f"{ms:.0f}", f"{100 * ms / total:.0f} %", count] for n, ms, count in largest],
             )
         )
-    api_lambda = medians[("API handler", True)]
-    api_ratio = api_lambda / medians[("boto3 alone", True)]
+    api_total, api_subtrees = profiles[api_label]
 
     def share(name: str) -> str:
         ms = api_subtrees.get(name)
         return "not imported" if ms is None else f"{ms:.0f} ms ({100 * ms / api_total:.0f} %)"
 
+    api_before, api_after = lam[f"{api_label} before"], lam[f"{api_label} after"]
     figure.findings.append(
-        f"**Cold start: the API handler imports in {api_ratio:.1f} x the time of boto3 alone** "
-        "(figure 6). What takes the time is shared by every route: Powertools' resolver with "
-        f"validation (`aws_lambda_powertools.event_handler`: {share('aws_lambda_powertools.event_handler')} "
-        f"of one import), the pydantic models (`campaigns.api.models`: {share('campaigns.api.models')}), "
-        f"and the Powertools Logger/Metrics/Tracer every function loads (`campaigns.observability`, "
-        f"which brings in the X-Ray SDK and botocore: {share('campaigns.observability')}). What only "
-        "some routes need is already imported lazily: the WAHA sender (only the /whatsapp-sessions "
-        f"routes ask WAHA for live statuses; `campaigns.sending.waha_client`: {share('campaigns.sending.waha_client')}) and the "
-        "OpenAPI document (built on the first GET /openapi.json). "
-        "So nothing was changed in functions/api: no route-only import of weight is left to defer "
-        "(the one left at module scope is `csv` in `campaigns.api.library`, about 1 ms). "
-        "One candidate remains, in `campaigns.observability`, shared by the three functions: "
-        "with tracing on (template.yaml's `Tracing: Active`), Powertools' Tracer calls X-Ray's "
-        "`patch_all()` at import, which imports and patches every library it knows that is "
-        "installed (`requests`, `sqlite3`, the psycopg drivers, ...), so the API handler loads "
-        f"`requests` at cold start ({share('requests')}) though it never calls WAHA on most routes. "
-        "Measured with a prototype that changes no file (the Tracer patching botocore only, which "
-        f"pynamodb's calls go through): the API handler's import takes {prototype * 1000:.0f} ms "
-        f"against {api_lambda * 1000:.0f} ms"
+        f"**Cold start: the API handler imports in {api_after / base:.2f} x the time of boto3 alone** "
+        f"(figure 6; {api_before / base:.2f} x when X-Ray patched everything installed, the "
+        f"Powertools default: {100 * (api_after / api_before - 1):+.0f} %). Each function's Tracer "
+        "patches only what it calls (`TRACER_PATCH_MODULES` in template.yaml, read by "
+        "campaigns.observability): botocore for the scheduler, botocore and requests for the API "
+        "(its /whatsapp-sessions routes and test sends call WAHA) and the runner. What is left is "
+        "shared by every route: Powertools' resolver with validation "
+        f"(`aws_lambda_powertools.event_handler`: {share('aws_lambda_powertools.event_handler')} of "
+        f"one import), the pydantic models (`campaigns.api.models`: {share('campaigns.api.models')}) "
+        f"and the Powertools Logger/Metrics/Tracer (`campaigns.observability`: "
+        f"{share('campaigns.observability')}, the X-Ray SDK and botocore with it)"
+        + "."
         + (
-            f", {100 * (1 - prototype / api_lambda):.0f} % less. Suggested (observability.py): "
-            "`Tracer(service=SERVICE, patch_modules=...)` with botocore for the API and the "
-            "scheduler, botocore and requests for the runner (which traces its WAHA calls)."
-            if prototype < 0.9 * api_lambda
-            else ": no gain beyond this machine's noise, so not worth a change either. The API "
-            "handler's import is dominated by what every route needs."
+            f" The WAHA client and `requests` are imported at cold start anyway "
+            f"(`campaigns.sending.waha_client`: {share('campaigns.sending.waha_client')}, `requests`: "
+            f"{share('requests')}), at module scope of route modules (`campaigns.api.test_sends`: "
+            f"{share('campaigns.api.test_sends')} in all, `campaigns.api.sessions`: "
+            f"{share('campaigns.api.sessions')}), though only test sends and the /whatsapp-sessions "
+            "routes call WAHA, so patching requests costs the API little beyond that import. "
+            f"Measured: the API patching botocore only imports in {botocore_only * 1000:.0f} ms "
+            f"against {api_after * 1000:.0f} ms"
+            + (
+                f" ({100 * (1 - botocore_only / api_after):.0f} % less)."
+                if botocore_only < 0.95 * api_after
+                else ", no gain beyond this machine's noise."
+            )
+            + " Suggested (not this work's files): import the sender factory and the WAHA "
+            "session client inside the functions that use them, as the OpenAPI document is built "
+            "on its first request."
+            if botocore_only is not None and "campaigns.sending.waha_client" in api_subtrees
+            else ""
         )
     )
     return figure
