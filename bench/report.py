@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.common import FigureResult, md_table
+from bench.common import FAIL, PASS, FigureResult, md_table
 
 
 @dataclass
@@ -33,7 +33,19 @@ def _cpu_model() -> str:
 
 def summary_table(results: list[FigureResult]) -> str:
     rows = [[r.figure, r.what, r.value, r.target, r.verdict] for result in results for r in result.rows]
-    return md_table(["#", "figure", "measured", "target", "verdict"], rows)
+    return md_table(["#", "figure", "measured", "target", "verdict"], rows) + "\n\n" + tally(results)
+
+
+def tally(results: list[FigureResult]) -> str:
+    """One line under the table: how many figures have a target, and which missed it."""
+    judged = [r for result in results for r in result.rows if r.verdict in (PASS, FAIL)]
+    failed = [r for r in judged if r.verdict == FAIL]
+    if not judged:
+        return "No figure of this run has a target."
+    line = f"{len(judged)} figures with a target: {len(judged) - len(failed)} met, {len(failed)} missed"
+    if failed:
+        line += " (" + "; ".join(f"{r.figure}: {r.what}" for r in failed) + ")"
+    return line + "."
 
 
 def _git_state() -> str:
@@ -88,13 +100,27 @@ def document(results: list[FigureResult], meta: Meta, all_names: list[str] | Non
         "- Where: the local stack's pieces on loopback: its DynamoDB (moto's server as "
         "devstack/dynamodb.py runs it, with the emulator costs devstack/moto_fast.py takes out, "
         "over HTTP, in a child process: bench/dbserver.py), the fake WAHA server of tests/fakewaha.py, "
-        "the functions' own code; figure 7 runs devstack's LocalStack as it is. No AWS.",
+        "the functions' own code. Figure 7 runs devstack's LocalStack as it is (its own DynamoDB); "
+        "figures 10 and 11 run it on the benchmarks' DynamoDB server (webhooks over HTTP, the "
+        "runner's handler on its invoker); figure 12 invokes the API's handler in a fresh process, "
+        "its exports bucket on the same moto server's S3. No AWS.",
         "",
         "## Summary",
         "",
         summary_table(results),
     ]
-    order = ["throughput", "pacing", "coldstart", "memory", "handoff", "api", "requests"]
+    order = [
+        "requests",
+        "sharednumber",
+        "export",
+        "throughput",
+        "pacing",
+        "coldstart",
+        "memory",
+        "handoff",
+        "api",
+        "webhooks",
+    ]
     ranked = sorted(results, key=lambda r: order.index(r.name) if r.name in order else len(order))
     findings = [text for result in ranked for text in result.findings]
     if findings:
