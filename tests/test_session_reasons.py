@@ -135,3 +135,34 @@ def test_a_number_waha_no_longer_has_is_409_without_its_waha_name(waha_api: Fake
     for refused in (qr, code):
         assert "WAHA no longer has this number" in refused.message
         assert_names_the_number_only(refused.message, waha_api, name)
+
+
+def test_a_campaign_resumed_on_a_deleted_number_names_it_and_never_another_users_label(
+    waha_api: FakeWaha, alice, build: Builder, invoker
+):
+    from campaigns.data import sessions
+    from campaigns.timeutil import utcnow
+
+    session_id, name = paired_number(alice, waha_api)
+    mine = on_session(build, session_id, name, CampaignStatus.SCHEDULED)
+    handed = on_session(build, session_id, name, CampaignStatus.SCHEDULED)
+    assert alice.call("DELETE", f"/whatsapp-sessions/{session_id}").status == 204
+    assert alice.post(f"/campaigns/{mine.id}/resume").status == 202
+
+    assert Harness(sender=build_sender()).run(mine.id) is RunResult.PAUSED
+    reason = reload(mine).pause_reason
+    # The operator then hands the same WAHA session to bob, who labels it his way
+    adopted = sessions.adopt(name, "user-b", 1000, utcnow())
+    assert adopted is not None
+    sessions.change(adopted, "Bob's secret shop", None, utcnow())
+    assert alice.post(f"/campaigns/{handed.id}/resume").status == 202
+    assert Harness(sender=build_sender()).run(handed.id) is RunResult.PAUSED
+    other = reload(handed).pause_reason
+
+    assert reason is not None and reason.startswith(
+        "WhatsApp session 'Shop' (+34600000009) is not registered"
+    )
+    assert other is not None and other.startswith("The campaign's WhatsApp session is not registered")
+    for shown in (reason, other):
+        assert "Bob" not in shown
+        assert_names_the_number_only(shown, waha_api, name)

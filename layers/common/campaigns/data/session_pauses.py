@@ -60,15 +60,33 @@ def session_deleted_reason(item: WhatsAppSession | None) -> str:
     return f"{number} was deleted. Create a new campaign on a connected number."
 
 
+def session_not_held_reason(waha_name: str, owner: str) -> str:
+    """The campaign's number is no longer its owner's (deleted, or handed to another
+    user). Named only while it is, or was, the owner's: never by another user's label."""
+    if not waha_name:
+        return "The campaign has no WhatsApp session; connect a number, then resume."
+    item = _read(waha_name)
+    was_owners = item is not None and owner in (item.user_id, item.deleted_by)
+    words = number_words(item) if was_owners else None
+    session = f"WhatsApp session {words}" if words else "The campaign's WhatsApp session"
+    return (
+        f"{session} is not registered to the campaign's owner any more (deleted, or handed "
+        "to another user); connect a number and create the campaign again."
+    )
+
+
+def _read(waha_name: str) -> WhatsAppSession | None:
+    try:
+        return sessions.by_name(waha_name)
+    except Exception:  # the reason must not fail the pause
+        logger.warning("Could not read the session for a pause reason", exc_info=True)
+        return None
+
+
 def session_not_working_reason(waha_name: str, status: str, detail: str | None) -> str:
     """The runner's session check found the number not WORKING. Its label and phone are
     read here, on the way to a pause (one read, never on a send's path)."""
-    try:
-        item = sessions.by_name(waha_name)
-    except Exception:  # the reason must not fail the pause
-        logger.warning("Could not read the session for a pause reason", exc_info=True)
-        item = None
-    words = number_words(item)
+    words = number_words(_read(waha_name))
     session = f"WhatsApp session {words}" if words else "The campaign's WhatsApp session"
     reason = f"{session} is {status}, not WORKING"
     return f"{reason}: {detail}" if detail else reason
@@ -115,5 +133,6 @@ __all__ = [
     "number_words",
     "session_deleted_reason",
     "session_dropped_reason",
+    "session_not_held_reason",
     "session_not_working_reason",
 ]

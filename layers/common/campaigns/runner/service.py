@@ -34,7 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
-from campaigns.data.session_pauses import session_not_working_reason
+from campaigns.data.session_pauses import session_not_held_reason, session_not_working_reason
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost
 from campaigns.domain.outcomes import Outcome
@@ -144,7 +144,7 @@ class CampaignRunner:
             media = _media(item)
         session = self.store.reads.waha_session_for(campaign) or ""
         if not session:
-            return self.end.pause(run, _session_not_held(campaign.waha_session or ""))
+            return self.end.pause(run, session_not_held_reason(campaign.waha_session or "", campaign.user_id))
         plan = SendPlan(
             check_number=bool(campaign.check_numbers), typing=bool(campaign.typing), media=bool(media)
         )
@@ -303,14 +303,6 @@ def _pending_id(campaign: Campaign, index: int) -> str | None:
     if campaign.pending_message_index is not None and int(campaign.pending_message_index) == index:
         return campaign.pending_message_id
     return None
-
-
-def _session_not_held(session: str) -> str:
-    if not session:
-        return "The campaign has no WhatsApp session; connect a number, then resume."
-    return (
-        f"WhatsApp session '{session}' is not registered to the campaign's owner; register it, then resume."
-    )
 
 
 def _contact_missing(index: int) -> str:
