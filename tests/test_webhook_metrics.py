@@ -152,7 +152,9 @@ def test_acks_count_as_applied_parked_or_ignored_and_the_schedule_counts_what_it
 ):
     session_id, name = connect(alice, waha_api)
     campaign = build.campaign(2, status=CampaignStatus.COMPLETED, register_session=False)
-    Campaign(campaign.id).update(actions=[Campaign.whatsapp_session_id.set(session_id)])
+    Campaign(campaign.id).update(
+        actions=[Campaign.whatsapp_session_id.set(session_id), Campaign.waha_session.set(name)]
+    )
     sent = "true_15550000000@c.us_3EB0000000000000"
     early = "true_15550000001@c.us_3EB0000000000001"
     Delivery(

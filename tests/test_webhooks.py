@@ -311,3 +311,74 @@ def test_a_contacts_message_reaches_the_opt_out_hook(waha_api: FakeWaha, alice):
         set_opt_out_hook(None)
 
     assert received == [InboundMessage("user-a", session_id, "+34600000001", "STOP")]
+
+
+def test_an_ack_reported_by_another_users_number_moves_nothing(
+    waha_api: FakeWaha, alice, bob, build: Builder
+):
+    # A contact of alice's is on this product too: bob's number sees alice's message
+    # arrive and can write its id, signed with his own number's key.
+    session_id, name = connect(alice, waha_api)
+    _, bobs = connect(bob, waha_api, label="Bob's")
+    campaign, (first, second, _) = sent_campaign(build, session_id, name)
+
+    answers = [waha_api.ack(bobs, first, "READ"), waha_api.ack(bobs, second, "PLAYED")]
+
+    assert answers == [200, 200]
+    assert acks(campaign) == [None, None, None] and counts(campaign) == (0, 0)
+    assert waha_api.ack(name, first, "READ") == 200  # alice's own number still counts
+    assert acks(campaign)[0] == "Read" and counts(campaign) == (1, 1)
+
+
+def test_an_early_ack_parked_by_another_users_number_is_never_applied(
+    waha_api: FakeWaha, alice, bob, build: Builder
+):
+    from datetime import timedelta
+
+    from campaigns.data.store import CampaignStore
+    from campaigns.invoker import RecordingInvoker
+    from campaigns.schedule.tick import ScheduleTick
+    from tests.runner_harness import runner_settings
+
+    session_id, name = connect(alice, waha_api)
+    _, bobs = connect(bob, waha_api, label="Bob's")
+    message_id = "true_15550000000@c.us_3EB0AAAAAAAAAAAA"
+    waha_api.ack(bobs, message_id, "PLAYED")  # before alice's delivery exists: parked
+    waha_api.ack(name, message_id, "DEVICE")  # alice's own, parked too
+    campaign, _ = sent_campaign(build, session_id, name, count=0)
+    Delivery(
+        campaign_id=campaign.id,
+        contact_index=0,
+        phone_number="+15550000000",
+        status="Sent",
+        message_id=message_id,
+        at=utcnow(),
+    ).save()
+
+    ScheduleTick(CampaignStore(), RecordingInvoker(), runner_settings()).run(utcnow() + timedelta(minutes=1))
+
+    assert acks(campaign) == ["Delivered"] and counts(campaign) == (1, 0)
+
+
+def test_a_deeply_nested_signed_body_is_400_not_500(waha_api: FakeWaha, alice):
+    _, name = connect(alice, waha_api)
+    url = waha_api.webhooks[-1]["url"]
+    raw = b"[" * 50_000 + b"]" * 50_000
+
+    assert waha_api._post(url, _signed_headers(_key(name), raw), raw) == 400
+
+
+def test_a_campaign_known_by_its_session_id_alone_takes_acks_from_that_session_only(
+    waha_api: FakeWaha, alice, bob, build: Builder
+):
+    session_id, name = connect(alice, waha_api)
+    _, bobs = connect(bob, waha_api, label="Bob's")
+    campaign, (first, *_) = sent_campaign(build, session_id, name)
+    Campaign(campaign.id).update(actions=[Campaign.waha_session.remove()])
+
+    waha_api.ack(bobs, first, "READ")
+    ignored = (acks(campaign)[0], counts(campaign))
+    waha_api.ack(name, first, "DEVICE")
+
+    assert ignored == (None, (0, 0))
+    assert acks(campaign)[0] == "Delivered" and counts(campaign) == (1, 0)

@@ -132,7 +132,7 @@ def _parsed(raw: bytes, item: WhatsAppSession) -> dict[str, Any]:
         raise malformed("Webhook body too large")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's limit
         raise malformed("Webhook body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("event"), str):
         raise malformed("Webhook body is not a WAHA event")
@@ -173,7 +173,7 @@ def _ack(item: WhatsAppSession, payload: Mapping[str, Any], now: datetime) -> st
     ack = ack_from_waha(payload.get("ack"), payload.get("ackName"))
     if not isinstance(message_id, str) or not message_id or ack is None:
         return "Ignored"
-    result = record_ack(message_id[:500], ack)
+    result = record_ack(message_id[:500], ack, item.name)
     if result.found:
         count("AckApplied" if result.moved else "AckIgnored")
         return "Recorded" if result.moved else "Ignored"

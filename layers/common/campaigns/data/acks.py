@@ -3,7 +3,9 @@
 A delivery's ack only moves forward (`ackRank` grows). The move and the campaign's
 `deliveredCount`/`readCount` increments are one transaction conditioned on the rank
 read just before, so a repeated, late or concurrent ack can neither count twice nor
-undo a later one: a lost condition is read again and decided again.
+undo a later one: a lost condition is read again and decided again. An ack counts
+only from the number that sent the message: a message id is no secret from its
+recipient, whose own number may report acks here too.
 
 An ack for a message no delivery has yet is parked by the webhook
 (`webhook_events.park_ack`); the schedule's tick applies parked acks through the same
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from campaigns.data import webhook_events
+from campaigns.data import sessions, webhook_events
 from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import Campaign, Delivery
 from campaigns.domain.acks import Ack, counts_added
@@ -47,9 +49,10 @@ class ParkedAcksApplied:
     waiting: int = 0
 
 
-def record_ack(message_id: str, ack: Ack) -> AckResult:
-    """Set the ack of the delivery WAHA knows as `message_id` (its serialized id).
-    `found` is False when no delivery has that id (yet)."""
+def record_ack(message_id: str, ack: Ack, session: str) -> AckResult:
+    """Set the ack of the delivery WAHA knows as `message_id` (its serialized id), as
+    reported by the WAHA session `session`. `found` is False when no delivery has that
+    id (yet); an ack for a message another session sent is found and ignored."""
     keys = list(Delivery.by_message_id.query(message_id, limit=2))
     if not keys:
         return AckResult(found=False)
@@ -57,6 +60,9 @@ def record_ack(message_id: str, ack: Ack) -> AckResult:
         logger.warning("Two deliveries share a WAHA message id; its ack is ignored")
         return AckResult(found=True)
     key = keys[0]
+    if not _sent_through(key.campaign_id, session):
+        logger.warning("An ack for a message another number sent is ignored", extra={"session": session})
+        return AckResult(found=True)
     for _ in range(_ATTEMPTS):
         delivery = Delivery.get(key.campaign_id, key.contact_index, consistent_read=True)
         before = Ack(delivery.ack) if delivery.ack in Ack._value2member_map_ else None
@@ -65,6 +71,20 @@ def record_ack(message_id: str, ack: Ack) -> AckResult:
         if _move(delivery, before, ack):
             return AckResult(found=True, moved=True)
     return AckResult(found=True)
+
+
+def _sent_through(campaign_id: str, session: str) -> bool:
+    """Whether the campaign sends through the WAHA session `session`: its name, kept on
+    the campaign since its creation (or, on a campaign that has only the session's id,
+    that id)."""
+    try:
+        campaign = Campaign.get(campaign_id, attributes_to_get=["wahaSession", "whatsappSessionId"])
+    except Campaign.DoesNotExist:
+        return False
+    if campaign.waha_session:
+        return campaign.waha_session == session
+    item = sessions.by_name(session) if campaign.whatsapp_session_id else None
+    return item is not None and item.id == campaign.whatsapp_session_id
 
 
 def _move(delivery: Delivery, before: Ack | None, after: Ack) -> bool:
@@ -102,7 +122,7 @@ def apply_parked_acks(now: datetime, limit: int = PARKED_PER_TICK) -> ParkedAcks
         seen += 1
         if not parked.message_id or parked.ack not in Ack._value2member_map_:
             continue
-        result = record_ack(parked.message_id, Ack(parked.ack))
+        result = record_ack(parked.message_id, Ack(parked.ack), parked.session)
         if result.moved:
             applied += 1
         elif not result.found:
