@@ -164,3 +164,17 @@ def test_each_early_ack_goes_to_its_own_delivery_and_campaign(waha_api: FakeWaha
 
     assert [ack_of(first, 0), ack_of(first, 1), ack_of(second, 0)] == ["Delivered", "Read", "Played"]
     assert (counts(first), counts(second)) == ((2, 1), (1, 1))
+
+
+def test_a_parked_ack_reaches_a_campaign_known_by_its_session_id_alone(waha_api: FakeWaha, alice, bob, build):
+    session_id, name = connect(alice, waha_api)
+    _, bobs = connect(bob, waha_api, label="Bob's")
+    campaign = campaign_on(build, session_id, name)
+    Campaign(campaign.id).update(actions=[Campaign.waha_session.remove()])
+
+    waha_api.ack(bobs, message_id(0), "PLAYED")  # another user's number: never applied
+    waha_api.ack(name, message_id(0), "READ")
+    record(campaign, 0)
+    tick()
+
+    assert ack_of(campaign, 0) == "Read" and counts(campaign) == (1, 1)

@@ -173,13 +173,13 @@ def _ack(item: WhatsAppSession, payload: Mapping[str, Any], now: datetime) -> st
     ack = ack_from_waha(payload.get("ack"), payload.get("ackName"))
     if not isinstance(message_id, str) or not message_id or ack is None:
         return "Ignored"
-    result = record_ack(message_id[:500], ack, item.name)
+    result = record_ack(message_id[:500], ack, item.name, item.id)
     if result.found:
         count("AckApplied" if result.moved else "AckIgnored")
         return "Recorded" if result.moved else "Ignored"
     # No delivery has this id yet (the runner records it just after the send): kept
     # for the schedule, which applies it once the delivery is there.
-    webhook_events.park_ack(message_id[:500], ack, item.name, now)
+    webhook_events.park_ack(message_id[:500], ack, item.name, item.id, now)
     count("AckParked")
     return "Parked until its delivery is recorded"
 

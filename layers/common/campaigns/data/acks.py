@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from campaigns.data import sessions, webhook_events
+from campaigns.data import webhook_events
 from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import Campaign, Delivery
 from campaigns.domain.acks import Ack, counts_added
@@ -47,12 +47,14 @@ class AckResult:
 class ParkedAcksApplied:
     applied: int = 0
     waiting: int = 0
+    errors: int = 0
 
 
-def record_ack(message_id: str, ack: Ack, session: str) -> AckResult:
+def record_ack(message_id: str, ack: Ack, session: str, session_id: str | None) -> AckResult:
     """Set the ack of the delivery WAHA knows as `message_id` (its serialized id), as
-    reported by the WAHA session `session`. `found` is False when no delivery has that
-    id (yet); an ack for a message another session sent is found and ignored."""
+    reported by the WAHA session `session` (whose id is `session_id`). `found` is False
+    when no delivery has that id (yet); an ack for a message another session sent is
+    found and ignored."""
     keys = list(Delivery.by_message_id.query(message_id, limit=2))
     if not keys:
         return AckResult(found=False)
@@ -60,7 +62,7 @@ def record_ack(message_id: str, ack: Ack, session: str) -> AckResult:
         logger.warning("Two deliveries share a WAHA message id; its ack is ignored")
         return AckResult(found=True)
     key = keys[0]
-    if not _sent_through(key.campaign_id, session):
+    if not _sent_through(key.campaign_id, session, session_id):
         logger.warning("An ack for a message another number sent is ignored", extra={"session": session})
         return AckResult(found=True)
     for _ in range(_ATTEMPTS):
@@ -73,7 +75,7 @@ def record_ack(message_id: str, ack: Ack, session: str) -> AckResult:
     return AckResult(found=True)
 
 
-def _sent_through(campaign_id: str, session: str) -> bool:
+def _sent_through(campaign_id: str, session: str, session_id: str | None) -> bool:
     """Whether the campaign sends through the WAHA session `session`: its name, kept on
     the campaign since its creation (or, on a campaign that has only the session's id,
     that id)."""
@@ -83,8 +85,7 @@ def _sent_through(campaign_id: str, session: str) -> bool:
         return False
     if campaign.waha_session:
         return campaign.waha_session == session
-    item = sessions.by_name(session) if campaign.whatsapp_session_id else None
-    return item is not None and item.id == campaign.whatsapp_session_id
+    return session_id is not None and campaign.whatsapp_session_id == session_id
 
 
 def _move(delivery: Delivery, before: Ack | None, after: Ack) -> bool:
@@ -116,20 +117,25 @@ def _move(delivery: Delivery, before: Ack | None, after: Ack) -> bool:
 def apply_parked_acks(now: datetime, limit: int = PARKED_PER_TICK) -> ParkedAcksApplied:
     """Apply the acks parked in the last `PARKED_RETRY_SECONDS` whose delivery is
     recorded now; idempotent, and never an ack backwards."""
-    applied = waiting = seen = 0
+    applied = waiting = errors = seen = 0
     since = now - timedelta(seconds=PARKED_RETRY_SECONDS)
     for parked in webhook_events.parked_acks(since, now, limit):
         seen += 1
         if not parked.message_id or parked.ack not in Ack._value2member_map_:
             continue
-        result = record_ack(parked.message_id, Ack(parked.ack), parked.session)
+        try:
+            result = record_ack(parked.message_id, Ack(parked.ack), parked.session, parked.session_id)
+        except Exception:  # one that cannot be applied now holds none of the others back
+            logger.exception("Could not apply a parked ack; the next tick tries again")
+            errors += 1
+            continue
         if result.moved:
             applied += 1
         elif not result.found:
             waiting += 1
     if seen >= limit:
         logger.warning("More parked acks than one tick applies; the rest wait for the next tick")
-    return ParkedAcksApplied(applied, waiting)
+    return ParkedAcksApplied(applied, waiting, errors)
 
 
 __all__ = [

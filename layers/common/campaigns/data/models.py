@@ -308,6 +308,8 @@ class WebhookEvent(Model):
     ack = UnicodeAttribute(null=True)
     ack_rank = NumberAttribute(null=True, attr_name="ackRank")
     parked_hour = UnicodeAttribute(null=True, attr_name="parkedHour")
+    # The reporting session's id (its WAHA name is `session`).
+    session_id = UnicodeAttribute(null=True, attr_name="sessionId")
 
     parked_acks = ParkedAcksByHour()
 

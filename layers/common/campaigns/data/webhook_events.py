@@ -63,7 +63,7 @@ def parked_hour(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H")
 
 
-def park_ack(message_id: str, ack: Ack, session: str, now: datetime) -> bool:
+def park_ack(message_id: str, ack: Ack, session: str, session_id: str | None, now: datetime) -> bool:
     """Keep `ack` for the message until its delivery is recorded; False when an ack as
     late or later is parked already. The first park's time stays (and so its place in
     the index and its expiry)."""
@@ -73,6 +73,7 @@ def park_ack(message_id: str, ack: Ack, session: str, now: datetime) -> bool:
         WebhookEvent.ack.set(ack.value),
         WebhookEvent.ack_rank.set(ack.rank),
         WebhookEvent.session.set(session),
+        *([WebhookEvent.session_id.set(session_id)] if session_id else []),
         WebhookEvent.event.set("message.ack"),
         WebhookEvent.received_at.set(WebhookEvent.received_at | now),
         WebhookEvent.parked_hour.set(WebhookEvent.parked_hour | parked_hour(now)),

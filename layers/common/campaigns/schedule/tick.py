@@ -92,6 +92,7 @@ class ScheduleTick:
             logger.exception("Could not apply parked acks; the next tick tries again")
             return
         report.acks_applied = applied.applied
+        report.errors += applied.errors
         if applied.applied:
             count_metric("ParkedAckApplied", applied.applied)
 
