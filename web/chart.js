@@ -70,6 +70,7 @@ function svg(tag, attrs = {}, ...children) {
 }
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const timeWithSeconds = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
 /**
  * The chart as an <svg> element (scales with its container), described for screen readers
@@ -99,9 +100,11 @@ export function sendsChart(points, { summary, width = 640, height = 220 } = {}) 
     );
   }
   if (points.length > 0) {
+    // Seconds too when the whole chart is within an hour, or both ends could read the same.
+    const clock = t1 - t0 < 3_600_000 ? timeWithSeconds : timeOfDay;
     root.append(
-      svg("text", { class: "chart-label", x: pad.left, y: height - 8 }, timeOfDay.format(new Date(t0))),
-      svg("text", { class: "chart-label", x: width - pad.right, y: height - 8, "text-anchor": "end" }, timeOfDay.format(new Date(t1))),
+      svg("text", { class: "chart-label", x: pad.left, y: height - 8 }, clock.format(new Date(t0))),
+      svg("text", { class: "chart-label", x: width - pad.right, y: height - 8, "text-anchor": "end" }, clock.format(new Date(t1))),
       svg("path", { class: "chart-line chart-sent", d: pathData(points, x, y, "sent") }),
       svg("path", { class: "chart-line chart-read", d: pathData(points, x, y, "read") }),
     );

@@ -60,9 +60,13 @@ export function buildCreateForm() {
     progress: h("p", { class: "muted", "data-testid": "create-progress", role: "status", "aria-live": "polite" }),
   };
   el.windowZone.value = browserTimeZone();
+  const remove = (testid, what) => h("button", { type: "button", class: "button button-small action-cancel", "data-testid": testid }, `Delete this ${what}…`);
+  el.deleteList = remove("delete-list-button", "list");
+  el.deleteTemplate = remove("delete-template-button", "message");
+  el.deleteMedia = remove("delete-media-button", "media");
 
-  el.savedListPart = h("div", { "data-testid": "saved-list-part" },
-    field({ id: "list-select", label: "Saved list", control: el.list, hint: "Its contacts are sent in their saved order." }));
+  el.savedListPart = h("div", { class: "saved-row", "data-testid": "saved-list-part" },
+    field({ id: "list-select", label: "Saved list", control: el.list, hint: "Its contacts are sent in their saved order." }), el.deleteList);
   el.uploadPart = h(
     "div",
     { "data-testid": "upload-part" },
@@ -73,7 +77,7 @@ export function buildCreateForm() {
     el.csvSummary,
     el.csvErrors,
   );
-  el.savedTemplatePart = h("div", {}, field({ id: "template-select", label: "Saved message", control: el.template }));
+  el.savedTemplatePart = h("div", { class: "saved-row" }, field({ id: "template-select", label: "Saved message", control: el.template }), el.deleteTemplate);
   el.writePart = h("div", {}, field({ id: "template-input", label: "Message text", control: el.text,
     hint: [h("code", {}, "{Name}"), " (any letter case) becomes the contact's first name. The message is saved for next time."] }));
   el.mediaUrlPart = h(
@@ -114,7 +118,7 @@ export function buildCreateForm() {
       field({ id: "default-name-input", label: "Name for contacts without one", control: el.defaultName }),
       h("div", { class: "field" }, el.footer.node),
       h("div", { class: "preview", role: "group", "aria-labelledby": "template-preview-for" }, el.previewFor, el.preview),
-      field({ id: "media-select", label: "Media", optional: true, control: el.media }),
+      h("div", { class: "saved-row" }, field({ id: "media-select", label: "Media", optional: true, control: el.media }), el.deleteMedia),
       el.mediaUrlPart,
     ),
     h(

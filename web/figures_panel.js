@@ -21,7 +21,7 @@ function figure(label, testid) {
 
 /** @param {{ api: object, campaignId: string, onUnauthorized: (error: unknown) => boolean }} options */
 export function createFiguresPanel({ api, campaignId, onUnauthorized }) {
-  const state = { campaign: null, sample: [], complete: true, sampledKey: "", sampledAt: 0, loading: false, gone: false };
+  const state = { campaign: null, repairHref: "", sample: [], complete: true, sampledKey: "", sampledAt: 0, loading: false, gone: false };
   const figures = {
     sent: figure("Sent", "figure-sent"),
     failed: figure("Failed", "figure-failed"),
@@ -70,8 +70,11 @@ export function createFiguresPanel({ api, campaignId, onUnauthorized }) {
     } else {
       replaceChildren(figures.eta.value, none());
     }
+    const repair = state.repairHref
+      ? [" ", h("a", { href: state.repairHref, "data-testid": "repair-number-link" }, "Pair the number again")]
+      : null;
     const pause = campaign.status === "Paused" && campaign.pauseReason
-      ? h("p", { class: "note note-paused", "data-testid": "detail-pause-reason" }, h("strong", {}, "Paused: "), campaign.pauseReason)
+      ? h("p", { class: "note note-paused", "data-testid": "detail-pause-reason" }, h("strong", {}, "Paused: "), campaign.pauseReason, repair)
       : null;
     const failure = campaign.status === "Failed" && campaign.failureReason
       ? h("p", { class: "note note-failed", "data-testid": "detail-failure-reason" }, h("strong", {}, "Failed: "), campaign.failureReason)
@@ -122,8 +125,10 @@ export function createFiguresPanel({ api, campaignId, onUnauthorized }) {
 
   return {
     node,
-    update(campaign) {
+    /** Show `campaign`; `repairHref`: where to pair its number again, when that is why it paused. */
+    update(campaign, { repairHref = "" } = {}) {
       state.campaign = campaign;
+      state.repairHref = repairHref;
       renderFigures();
       const key = ["sentCount", "failedCount", "unknownCount", "skippedCount", "readCount"].map((name) => campaign[name] ?? 0).join("/");
       const due = Date.now() - state.sampledAt >= RESAMPLE_MS || campaign.status !== "Running";

@@ -14,6 +14,7 @@ import { allPages, setBusy, setFieldError } from "../forms.js";
 import { campaignHref } from "../router.js";
 import { createTestSend } from "../test_send.js";
 import { fillFrom } from "../create_prefill.js";
+import { wireSavedDelete } from "../saved_delete.js";
 
 export function mount(container, ctx) {
   const el = buildCreateForm();
@@ -60,6 +61,9 @@ export function mount(container, ctx) {
     el.savedTemplatePart.hidden = choice(el.templateSource) !== "saved";
     el.writePart.hidden = choice(el.templateSource) !== "write";
     el.mediaUrlPart.hidden = el.media.value !== "url";
+    el.deleteList.hidden = !data.lists.length;
+    el.deleteTemplate.hidden = !data.templates.length;
+    el.deleteMedia.hidden = !data.media.some((item) => item.id === el.media.value);
     el.windowPart.hidden = !el.window.input.checked;
     const session = (data.sessions ?? []).find((item) => item.id === el.session.value);
     replaceChildren(
@@ -92,8 +96,9 @@ export function mount(container, ctx) {
       data.media.map((item) => h("option", { value: item.id }, `${item.name} (${item.mimeType})`)),
       h("option", { value: "url" }, "An address (URL)…"),
     );
-    el.listSource.inputs[data.lists.length ? "saved" : "upload"].checked = true;
-    el.templateSource.inputs[data.templates.length ? "saved" : "write"].checked = true;
+    // Saved items first when there are any; a choice the user made stays while it can.
+    if (!choice(el.listSource) || !data.lists.length) el.listSource.inputs[data.lists.length ? "saved" : "upload"].checked = true;
+    if (!choice(el.templateSource) || !data.templates.length) el.templateSource.inputs[data.templates.length ? "saved" : "write"].checked = true;
     el.list.disabled = el.listSource.inputs.saved.disabled = data.lists.length === 0;
     el.template.disabled = el.templateSource.inputs.saved.disabled = data.templates.length === 0;
   }
@@ -197,6 +202,21 @@ export function mount(container, ctx) {
     if (guess && [...el.mediaMime.options].some((option) => option.value === guess)) el.mediaMime.value = guess;
   });
   el.form.addEventListener("submit", submit);
+  for (const [kind, button, select, key] of [["list", el.deleteList, el.list, "lists"], ["template", el.deleteTemplate, el.template, "templates"], ["media", el.deleteMedia, el.media, "media"]]) {
+    wireSavedDelete({
+      kind, button, select, ctx,
+      items: () => data[key],
+      onDeleted: (item) => {
+        data[key] = data[key].filter((candidate) => candidate.id !== item.id);
+        const chosen = { list: el.list.value, template: el.template.value, media: el.media.value };
+        fillChoices();
+        for (const [name, control] of [["list", el.list], ["template", el.template], ["media", el.media]]) {
+          if ([...control.options].some((option) => option.value === chosen[name])) control.value = chosen[name];
+        }
+        showParts();
+      },
+    });
+  }
   showParts();
   load().catch((error) => !state.gone && ctx.showError(`The form could not be prepared: ${errorText(error)}`, "create-load"));
 

@@ -10,17 +10,23 @@ import { createDeliveriesPanel } from "../deliveries_panel.js";
 import { createDetailActions } from "../detail_actions.js";
 import { h, replaceChildren } from "../dom.js";
 import { createFiguresPanel } from "../figures_panel.js";
+import { setBusy } from "../forms.js";
+import { hrefFor } from "../router.js";
 import { createTestSend } from "../test_send.js";
 
 const POLL_MS = 2500;
+// Not running, it is read again now and then: WhatsApp's acks keep coming for hours.
+const SLOW_POLL_MS = 15000;
 // After Run or Resume the runner takes the campaign asynchronously: keep reading this long.
 const SETTLE_MS = 20000;
 const TESTABLE = ["Scheduled", "Paused"];
+// A change in any of these is worth reading the deliveries again.
+const COUNTERS = ["sentCount", "failedCount", "unknownCount", "skippedCount", "deliveredCount", "readCount"];
 
 export function mount(container, ctx) {
   const id = ctx.params.id;
   const path = `/campaigns/${encodeURIComponent(id)}`;
-  const state = { campaign: null, seq: 0, pollTimer: null, settleUntil: 0, namesFor: "", lastStatus: "", gone: false };
+  const state = { campaign: null, seq: 0, pollTimer: null, settleUntil: 0, lastStatus: "", counters: "", gone: false };
   const onUnauthorized = (error) => ctx.onUnauthorized(error);
 
   const heading = h("h2", { id: "detail-heading", tabindex: "-1", "data-testid": "detail-name" }, "Campaign");
@@ -28,6 +34,7 @@ export function mount(container, ctx) {
   const updated = h("p", { class: "muted small", "data-testid": "detail-updated" });
   const polling = h("span", { class: "polling", "data-testid": "detail-polling", hidden: true },
     h("span", { class: "polling-dot", "aria-hidden": "true" }), " Updating every few seconds");
+  const refresh = h("button", { type: "button", class: "button", "data-testid": "detail-refresh" }, "Refresh");
   const loading = h("p", { class: "muted", "data-testid": "detail-loading" }, "Loading the campaign…");
   const facts = createFacts({ api: ctx.api });
   const figures = createFiguresPanel({ api: ctx.api, campaignId: id, onUnauthorized });
@@ -47,7 +54,7 @@ export function mount(container, ctx) {
   const testCard = h(
     "section",
     { class: "card", "data-testid": "detail-test", "aria-labelledby": "detail-test-heading", hidden: true },
-    h("h2", { id: "detail-test-heading" }, "Try it on your phone first"),
+    h("h2", { id: "detail-test-heading" }, "Send a test to your phone"),
     test.node,
   );
   const body = h("div", { "data-testid": "detail-body", hidden: true },
@@ -61,7 +68,7 @@ export function mount(container, ctx) {
       h(
         "section",
         { class: "card", "aria-labelledby": "detail-heading" },
-        h("div", { class: "section-head" }, h("div", { class: "detail-title" }, heading, badge), h("div", { class: "section-tools" }, polling)),
+        h("div", { class: "section-head" }, h("div", { class: "detail-title" }, heading, badge), h("div", { class: "section-tools" }, polling, refresh)),
         updated,
         loading,
         actions.node,
@@ -82,28 +89,33 @@ export function mount(container, ctx) {
     testCard.hidden = !TESTABLE.includes(campaign.status);
     actions.render(campaign);
     facts.render(campaign);
-    figures.update(campaign);
+    const session = facts.names().session;
+    const unpaired = campaign.status === "Paused" && session && session.status !== "WORKING";
+    figures.update(campaign, { repairHref: unpaired ? hrefFor("numbers", { pair: session.id }) : "" });
   }
 
-  async function load({ quiet = false } = {}) {
+  async function load({ quiet = false, fresh = false } = {}) {
     const seq = ++state.seq;
     clearTimeout(state.pollTimer);
     try {
       const campaign = await ctx.api.request("GET", path);
       if (state.gone || seq !== state.seq) return;
       const moved = campaign.status !== state.lastStatus;
+      const counters = COUNTERS.map((name) => campaign[name] ?? 0).join("/");
+      const changed = counters !== state.counters;
       state.campaign = campaign;
       state.lastStatus = campaign.status;
+      state.counters = counters;
       render();
       ctx.clearError("detail");
-      if (state.namesFor !== id) {
-        state.namesFor = id;
+      if (moved) {
+        // Read again when the status moves: a pause may come from the number dropping.
         facts.loadNames(campaign).catch((error) => {
           if (!state.gone && !onUnauthorized(error)) actions.message.show(`Some of the campaign's details could not be read: ${errorText(error)}`, { error: true });
-        }).finally(() => !state.gone && facts.render(state.campaign));
+        }).finally(() => !state.gone && render());
       }
-      // The first page of deliveries follows a running campaign; later pages stay where the user is.
-      if ((campaign.status === "Running" || moved) && deliveries.pageIndex() === 0) deliveries.reload({ quiet });
+      // The first page of deliveries follows the campaign (sends, acks); later pages stay where the user is.
+      if ((changed || moved || fresh) && deliveries.pageIndex() === 0) deliveries.reload({ quiet });
     } catch (error) {
       if (state.gone || seq !== state.seq || onUnauthorized(error)) return;
       loading.hidden = false;
@@ -116,11 +128,17 @@ export function mount(container, ctx) {
 
   function schedulePoll() {
     clearTimeout(state.pollTimer);
-    const wanted = !state.gone && !document.hidden && (state.campaign?.status === "Running" || Date.now() < state.settleUntil);
-    polling.hidden = !wanted;
-    if (wanted) state.pollTimer = setTimeout(() => load({ quiet: true }), POLL_MS);
+    if (state.gone || document.hidden || !state.campaign) return;
+    const fast = state.campaign.status === "Running" || Date.now() < state.settleUntil;
+    polling.hidden = !fast;
+    state.pollTimer = setTimeout(() => load({ quiet: true }), fast ? POLL_MS : SLOW_POLL_MS);
   }
 
+  refresh.addEventListener("click", async () => {
+    setBusy(refresh, true, "Refreshing…");
+    await load({ quiet: true, fresh: true });
+    if (!state.gone) setBusy(refresh, false);
+  });
   const onVisibility = () => (document.hidden ? schedulePoll() : load({ quiet: true }));
   document.addEventListener("visibilitychange", onVisibility);
   load();
