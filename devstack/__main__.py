@@ -54,6 +54,7 @@ def _dev(args: argparse.Namespace) -> int:
         f"  Token:             make token USER=alice   (then Authorization: Bearer <token>)\n"
         f"  DynamoDB:          {stack.dynamodb_endpoint}"
         f"{' (embedded, in memory)' if stack.embedded_dynamodb else ''}\n"
+        f"  Media uploads:     bucket {stack.media_bucket} at {stack.s3_endpoint}\n"
         f"  Sender:            {'WAHA at ' + stack.waha_base_url if stack.waha_base_url else 'dry run'}\n"
         f"  Ctrl-C stops; runners save their place first (Ctrl-C twice to quit at once).\n"
         + (f"\n  CONFIGURATION ERROR: {stack.budget_problem}\n" if stack.budget_problem else ""),

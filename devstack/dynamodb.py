@@ -11,6 +11,9 @@ It also runs moto without the costs that grow with a table's size
 (devstack/moto_fast.py: item-level transaction rollback, indexed key queries), so
 that `make dev`, `make demo` and the tests stay linear in the length of a list.
 Those patches rely on the serialisation too.
+
+The same server is the local stack's S3 (the media bucket), with S3's check of a
+browser upload against its signed policy in front of it (devstack/s3_forms.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from moto.server import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack import moto_fast
+from devstack.s3_forms import FormUploadPolicy
 
 
 class _Serialised:
@@ -55,7 +59,7 @@ class AtomicMotoServer(ThreadedMotoServer):
             moto_fast.apply()
 
     def _server_entry(self) -> None:
-        app = _Serialised(DomainDispatcherApplication(create_backend_app))
+        app = _Serialised(FormUploadPolicy(DomainDispatcherApplication(create_backend_app)))
         self._server: BaseWSGIServer = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

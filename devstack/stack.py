@@ -5,8 +5,9 @@ machine, running the same handlers Lambda runs.
         requests.get(f"{stack.base_url}/health")
 
 What it starts, in order: DynamoDB (moto's server on a free loopback port, or the
-endpoint given), the tables from template.yaml, the runner's background invoker,
-the HTTP server, the schedule. `stop()` undoes all of it, the environment included,
+endpoint given), the tables from template.yaml, the media bucket (on `S3_ENDPOINT`,
+or on the embedded moto server, which serves S3 too), the runner's background
+invoker, the HTTP server, the schedule. `stop()` undoes all of it, the environment included,
 so a test process can start several stacks one after another.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -56,6 +58,21 @@ DRY_RUN_PREFIX = "Would send to "
 
 class StackError(RuntimeError):
     """The local stack could not start."""
+
+
+# The dashboard uploads media straight to the bucket, from whatever port it is served on.
+LOCAL_MEDIA_CORS = {
+    "CORSRules": [
+        {"AllowedOrigins": ["*"], "AllowedMethods": ["POST"], "AllowedHeaders": ["*"], "MaxAgeSeconds": 600}
+    ]
+}
+
+
+def media_bucket_name(table_prefix: str) -> str:
+    """The local media bucket, named after the tables (`wcr-` -> `wcr-media`) in the
+    letters a bucket name allows."""
+    name = re.sub(r"[^a-z0-9.-]+", "-", f"{table_prefix}media".lower()).strip("-.")
+    return name[-63:].lstrip("-.") or "wcr-media"
 
 
 def runner_retries_from_template() -> int:
@@ -144,10 +161,13 @@ class LocalStack:
         self._scheduler_handler = scheduler_handler
 
         self.dynamodb_endpoint: str | None = None
+        self.s3_endpoint: str | None = None
+        self.media_bucket: str | None = None
         self.invoker: LocalInvoker | None = None
         self.schedule: LocalSchedule | None = None
         self.server: LocalApiServer | None = None
         self._moto: Any = None
+        self._s3_moto: Any = None  # only when DynamoDB is elsewhere and S3_ENDPOINT unset
         self._saved_env: dict[str, str | None] = {}
         self._previous_invoker: Any = None
         self._started = False
@@ -232,6 +252,12 @@ class LocalStack:
             self._set_env("TABLE_PREFIX", self.table_prefix)
         for name, value in self.extra_env.items():
             self._set_env(name, value)
+        self.s3_endpoint = os.environ.get("S3_ENDPOINT") or self._embedded_s3()
+        self._set_env("S3_ENDPOINT", self.s3_endpoint)
+        self.media_bucket = os.environ.get("MEDIA_BUCKET") or media_bucket_name(
+            os.environ.get("TABLE_PREFIX") or "wcr-"
+        )
+        self._set_env("MEDIA_BUCKET", self.media_bucket)
         if not os.environ.get("HANDOFF_MARGIN_MS") and self.timeout_ms < 100_000:
             margin = self.timeout_ms // HANDOFF_MARGIN_FRACTION
             self._set_env("HANDOFF_MARGIN_MS", str(margin))
@@ -241,6 +267,7 @@ class LocalStack:
         cfg = config.reload_settings()
         models.configure_models(cfg)
         created = self._ensure_tables(cfg)
+        self._ensure_media_bucket(cfg)
         self._cold_start()
         self.budget_problem = _budget_problem(cfg)
         if self.budget_problem:
@@ -276,6 +303,7 @@ class LocalStack:
                     "api": self.base_url,
                     "dynamodb": self.dynamodb_endpoint + (" (embedded)" if self.embedded_dynamodb else ""),
                     "tablesCreated": created,
+                    "mediaBucket": f"{self.media_bucket} at {self.s3_endpoint}",
                     "sender": f"WAHA at {self.waha_base_url}" if self.waha_base_url else "dry run",
                     "lambdaTimeoutMs": self.timeout_ms,
                     "scheduleSeconds": self.schedule_seconds,
@@ -301,12 +329,14 @@ class LocalStack:
                 from campaigns import invoker
 
                 invoker.set_default_invoker(self._previous_invoker)
-            if self._moto is not None:
-                self._moto.stop()
+            for moto in (self._moto, self._s3_moto):
+                if moto is not None:
+                    moto.stop()
         finally:
             self.schedule = None
             self.server = None
             self._moto = None
+            self._s3_moto = None
             self._restore_env()
             log.info("Local stack stopped")
 
@@ -320,6 +350,33 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         return f"http://{host}:{port}"
+
+    def _embedded_s3(self) -> str:
+        """The embedded moto server's S3; one of its own when DynamoDB is elsewhere."""
+        if self._moto is not None:
+            return self.dynamodb_endpoint or ""
+        from devstack.dynamodb import AtomicMotoServer
+
+        self._s3_moto = AtomicMotoServer()
+        self._s3_moto.start()
+        return str(self._s3_moto.endpoint)
+
+    def _ensure_media_bucket(self, cfg: Any) -> None:
+        """The media bucket, created if missing, open to uploads from any page (CORS):
+        the dashboard POSTs files to it straight from the browser."""
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=cfg.region)
+        bucket = self.media_bucket or ""
+        try:
+            try:
+                client.head_bucket(Bucket=bucket)
+            except ClientError:
+                client.create_bucket(Bucket=bucket)
+            client.put_bucket_cors(Bucket=bucket, CORSConfiguration=LOCAL_MEDIA_CORS)
+        except (BotoCoreError, ClientError) as exc:
+            raise StackError(f"S3 at {self.s3_endpoint} is not usable for the media bucket: {exc}") from exc
 
     def _ensure_tables(self, cfg: Any) -> list[str]:
         import boto3

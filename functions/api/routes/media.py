@@ -1,11 +1,11 @@
-"""Media library items: create, list, delete."""
+"""Media library items: create (a URL, or a file to upload to the media bucket), list, delete."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from campaigns.api import deletes, library
-from campaigns.api.models import CreateMediaItemIn, MediaItemOut, MediaItemPage
+from campaigns.api.models import CreateMediaItemIn, MediaItemOut, MediaItemPage, MediaUploadIn, MediaUploadOut
 from campaigns.api.openapi import answers, deletion_answers
 from campaigns.data.pagination import DEFAULT_LIMIT
 from campaigns.timeutil import utcnow
@@ -25,6 +25,22 @@ router = Router()
 )
 def create_media_item(body: CreateMediaItemIn) -> MediaItemOut:
     return library.create_media_item(caller(router), body.name, body.storage_path, body.mime_type, utcnow())
+
+
+@router.post(
+    "/media-items/upload-url",
+    operation_id="createMediaUpload",
+    status_code=201,
+    tags=["media"],
+    summary="A media item for a file to upload, and the presigned form that uploads it",
+    description="POST the file to `uploadUrl` as multipart/form-data: every entry of `fields` "
+    "first, then the file in a field named `file`. The storage refuses another type, a file "
+    "larger than `sizeBytes` and a form past `expiresAt`; a campaign can use the item once "
+    "its file has arrived.",
+    responses=answers(201, "The upload form and the new media item", 400, 409, 422),
+)
+def create_media_upload(body: MediaUploadIn) -> MediaUploadOut:
+    return library.create_media_upload(caller(router), body, utcnow())
 
 
 @router.get(

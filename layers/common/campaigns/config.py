@@ -61,10 +61,17 @@ class Settings(BaseSettings):
     frontend_origin: str = "*"
     # Exports (GET /campaigns/{id}/deliveries.csv): a CSV larger than the inline limit
     # goes to this bucket and the answer links to it; unset (the local stack), every
-    # export is answered inline. S3_ENDPOINT: an S3-compatible endpoint (tests).
+    # export is answered inline. S3_ENDPOINT: an S3-compatible endpoint for this
+    # bucket and the media bucket (the local stack's and the tests' moto).
     exports_bucket: str | None = None
     s3_endpoint: str | None = None
     export_inline_limit_bytes: int = Field(4_000_000, ge=1)
+    # Media files users upload (POST /media-items/upload-url), served to WAHA through
+    # short-lived presigned links; unset, uploads are off and media items are URLs only.
+    # The local stack creates one on its S3 endpoint.
+    media_bucket: str | None = None
+    # The line a campaign with `optOutFooter` ends its message with.
+    opt_out_footer: str = Field("Reply STOP to stop receiving these messages", min_length=1, max_length=300)
 
     # WAHA; unset base URL = the dry-run sender.
     waha_base_url: str | None = None

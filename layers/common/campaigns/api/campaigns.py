@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from campaigns.api.campaign_checks import require_message_within_limit, require_public_media
+from campaigns.api.campaign_checks import require_message_within_limit, require_usable_media
 from campaigns.api.models import CampaignOut, CampaignPage, DeliveryOut, DeliveryPage
 from campaigns.config import settings
 from campaigns.data import campaigns as stored_campaigns
@@ -50,8 +50,9 @@ def campaign_store() -> CampaignStore:
 def create_campaign(user_id: str, request: CreateCampaignIn, now: datetime) -> CampaignOut:
     """A Scheduled campaign over the caller's own list, template, media and session.
     Anything it names that the caller does not own is a 422, never a campaign
-    pointing at someone else's data; so is a message over WhatsApp's length limit or
-    a media item WAHA must not fetch (`campaigns.api.campaign_checks`)."""
+    pointing at someone else's data; so is a message over WhatsApp's length limit (the
+    opt-out footer included) or a media item WAHA must not fetch, or whose file was
+    never uploaded (`campaigns.api.campaign_checks`)."""
     contact_list = _owned(
         contact_lists.get(user_id, request.contact_list_id), "Contact list", "contactListId"
     )
@@ -60,8 +61,9 @@ def create_campaign(user_id: str, request: CreateCampaignIn, now: datetime) -> C
     )
     if request.media_library_item_id is not None:
         item = _owned(media.get(user_id, request.media_library_item_id), "Media item", "mediaLibraryItemId")
-        require_public_media(item.storage_path)
-    require_message_within_limit(template.text_content, contact_list.id, request.default_name_value)
+        require_usable_media(item)
+    footer = settings().opt_out_footer if request.opt_out_footer else None
+    require_message_within_limit(template.text_content, contact_list.id, request.default_name_value, footer)
     campaign = stored_campaigns.create(
         user_id,
         now,

@@ -2,6 +2,10 @@
 items (WhatsApp sessions are `campaigns.api.sessions`). Each use case returns the
 answer's model; the items live behind the repositories in `campaigns.data`.
 
+A media item is a URL of a public host, or a file the caller uploads straight to the
+stack's media bucket with a presigned form (`create_media_upload`): the item exists
+at once, and a campaign can use it once the file has arrived.
+
 Lists, templates and media are keyed by (userId, id), so another user's item is
 simply not found.
 
@@ -29,14 +33,18 @@ from campaigns.api.models import (
     ContactListPage,
     MediaItemOut,
     MediaItemPage,
+    MediaUploadIn,
+    MediaUploadOut,
     TemplateOut,
     TemplatePage,
 )
-from campaigns.data import contact_lists, media, templates
+from campaigns.config import settings
+from campaigns.data import contact_lists, media, media_objects, templates
 from campaigns.data.contact_lists import ContactRow
 from campaigns.data.erasure import forget_contacts
 from campaigns.data.models import ContactList
-from campaigns.domain.errors import Invalid, NotFound
+from campaigns.domain.errors import Invalid, NotFound, WrongState
+from campaigns.domain.media_uploads import StoredObject, object_key
 from campaigns.domain.phones import PhoneNumberRefused, to_e164
 
 
@@ -149,6 +157,36 @@ def create_media_item(
     return MediaItemOut.from_item(media.create(user_id, name, storage_path, mime_type, now))
 
 
+def create_media_upload(user_id: str, request: MediaUploadIn, now: datetime) -> MediaUploadOut:
+    """A media item for a file the caller uploads to the media bucket, and the presigned
+    form to upload it with: its own key under the caller's prefix, the declared type,
+    at most the declared size. The form is signed before the item is saved, so no item
+    is left behind without one."""
+    bucket = settings().media_bucket
+    if not bucket:
+        raise WrongState(
+            "Uploads are not available on this stack (no media bucket); "
+            "give a media URL with POST /media-items instead"
+        )
+    media_id = media.new_media_id()
+    key = object_key(user_id, media_id, request.name, request.mime_type)
+    try:
+        form = media_objects.upload_form(key, request.mime_type, request.size_bytes, now)
+    except media_objects.MediaStorageUnavailable:
+        raise WrongState("The media storage cannot take uploads right now; try again shortly") from None
+    stored = StoredObject(bucket, key).storage_path
+    item = media.create_uploaded(
+        user_id, media_id, request.name, stored, request.mime_type, request.size_bytes, now
+    )
+    return MediaUploadOut(
+        upload_url=form.url,
+        fields=form.fields,
+        expires_at=form.expires_at,
+        max_size_bytes=request.size_bytes,
+        media_item=MediaItemOut.from_item(item),
+    )
+
+
 def list_media_items(user_id: str, limit: int, token: str | None) -> MediaItemPage:
     return MediaItemPage.of(media.page(user_id, limit, token), MediaItemOut.from_item)
 
@@ -157,6 +195,7 @@ __all__ = [
     "append_contacts",
     "create_contact_list",
     "create_media_item",
+    "create_media_upload",
     "create_template",
     "get_contact_list",
     "list_contact_lists",

@@ -1,11 +1,14 @@
-"""The API's step of the media URL rules (`campaigns.domain.media_urls`): resolve the
-host's name and refuse the URL unless every address it gives is public.
+"""The resolving step of the media URL rules (`campaigns.domain.media_urls`): resolve
+the host's name and refuse the URL unless every address it gives is public.
+
+The API resolves it when it accepts a media item and when a campaign is created with
+one; the runner resolves it again before the first media send of each invocation
+(`campaigns.runner.media`), because a name can later resolve to another address
+(DNS rebinding) and WAHA fetches the URL at send time.
 
 The resolver is injectable (`set_resolver`) so tests can pin DNS answers; by default
 it is the system's (`socket.getaddrinfo`). A name that cannot be resolved is refused
 too: WAHA could not fetch it either, and a failure now beats a failed campaign.
-(Resolution happens when the URL is accepted; a name whose answers change later is
-outside what this check can see.)
 """
 
 from __future__ import annotations

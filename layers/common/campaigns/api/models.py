@@ -23,6 +23,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,6 +32,7 @@ from pydantic.alias_generators import to_camel
 from campaigns.api.send_window_models import SendWindowIn, SendWindowOut
 from campaigns.config import settings
 from campaigns.domain.eta import NumberLoad, Progress, estimated_finish
+from campaigns.domain.media_uploads import DOCUMENT_BYTES, UPLOADABLE_TYPES, UploadRefused, check_upload
 from campaigns.domain.media_urls import media_host
 from campaigns.domain.phones import normalise_country
 from campaigns.domain.send_windows import SendWindow
@@ -176,6 +178,47 @@ class CreateMediaItemIn(RequestModel):
         return value.lower()
 
 
+class MediaUploadIn(RequestModel):
+    """A file to upload to the stack's media bucket: its type and size come first, and
+    the upload form admits no other type and nothing larger."""
+
+    name: Name
+    mime_type: Annotated[
+        str,
+        StringConstraints(pattern=MIME_TYPE_PATTERN),
+        Field(description=f"One of: {', '.join(UPLOADABLE_TYPES)}.", examples=["image/png"]),
+    ]
+    size_bytes: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=DOCUMENT_BYTES,
+            description="The file's size in bytes; WhatsApp takes images up to 5 MB, video and "
+            "audio up to 16 MB, documents up to 100 MB.",
+            examples=[48213],
+        ),
+    ]
+
+    @field_validator("mime_type")
+    @classmethod
+    def _uploadable(cls, value: str) -> str:
+        value = value.lower()
+        if value not in UPLOADABLE_TYPES:
+            raise ValueError(f"must be one of: {', '.join(UPLOADABLE_TYPES)}")
+        return value
+
+    @field_validator("size_bytes")
+    @classmethod
+    def _within_whatsapps_limit(cls, value: int, info: ValidationInfo) -> int:
+        mime_type = info.data.get("mime_type")
+        if mime_type is not None:  # (a refused type is reported on its own)
+            try:
+                check_upload(mime_type, value)
+            except UploadRefused as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 DailyLimit = Annotated[StrictInt, Field(ge=1, le=100_000, description="Messages a day through this number.")]
 
@@ -226,6 +269,14 @@ class CreateCampaignIn(RequestModel):
     send_window: Annotated[
         SendWindowIn | None, Field(description="Hours, in the recipients' time zone, when it may send.")
     ] = None
+    opt_out_footer: Annotated[
+        StrictBool,
+        Field(
+            description="End every message with the opt-out footer (OPT_OUT_FOOTER, by default "
+            '"Reply STOP to stop receiving these messages") on a line of its own; it counts '
+            "in the 4,096-character limit."
+        ),
+    ] = False
 
     @field_validator("scheduled_at")
     @classmethod
@@ -329,9 +380,25 @@ class TemplateOut(ItemOut):
 class MediaItemOut(ItemOut):
     id: str
     name: str
-    storage_path: str
+    storage_path: str = Field(
+        description="An https URL, or `s3://<media bucket>/<key>` for a file uploaded through "
+        "POST /media-items/upload-url."
+    )
     mime_type: str
+    size_bytes: int | None = Field(None, description="An uploaded file's declared size (its upload's limit).")
     created_at: Timestamp
+
+
+class MediaUploadOut(ResponseModel):
+    upload_url: str = Field(description="POST the file here as multipart/form-data.")
+    fields: dict[str, str] = Field(
+        description="Form fields to send first, as they are; the file goes last, in a field named `file`."
+    )
+    expires_at: Timestamp = Field(description="The form is refused after this.")
+    max_size_bytes: int = Field(description="The largest file the form admits: the declared size.")
+    media_item: MediaItemOut = Field(
+        description="The new media item; a campaign can use it once its file is uploaded."
+    )
 
 
 class SessionOut(ResponseModel):
@@ -401,6 +468,7 @@ class CampaignOut(ItemOut):
     batch_size: int | None
     batch_pause_ms: int | None
     send_window: SendWindowOut | None = None
+    opt_out_footer: bool = Field(False, description="Messages end with the opt-out footer.")
     eta_at: Timestamp | None = Field(
         None,
         description="While Running: when the last contact should be sent, from the contacts left, "
@@ -560,6 +628,8 @@ __all__ = [
     "ItemOut",
     "MediaItemOut",
     "MediaItemPage",
+    "MediaUploadIn",
+    "MediaUploadOut",
     "OptOutOut",
     "OptOutPage",
     "OptOutsAddedOut",

@@ -74,6 +74,8 @@ class Campaign(Model):
     # {start, end, timeZone, days?} as JSON (campaigns.domain.send_windows); unset: any time.
     send_window = UnicodeAttribute(null=True, attr_name="sendWindow")
     check_numbers = BooleanAttribute(default=True, attr_name="checkNumbers")
+    # The message ends with the opt-out footer (OPT_OUT_FOOTER) on a line of its own.
+    opt_out_footer = BooleanAttribute(default=False, attr_name="optOutFooter")
 
     # Times
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
@@ -185,6 +187,9 @@ class MediaLibraryItem(Model):
     name = UnicodeAttribute()
     storage_path = UnicodeAttribute(attr_name="storagePath")
     mime_type = UnicodeAttribute(attr_name="mimeType")
+    # An uploaded file (storagePath `s3://<media bucket>/<key>`): the size it was declared
+    # with, the most its upload form let through.
+    size_bytes = NumberAttribute(null=True, attr_name="sizeBytes")
     created_at = UTCDateTimeAttribute(attr_name="createdAt")
     # The campaigns created over this item, and a count that grows with each: a delete
     # checks their statuses, then deletes only if the count is still the one it read.

@@ -1,21 +1,25 @@
 """Send one claimed contact: check the number, show typing, send, and say what happened.
 
-The result carries its own reason: an `Outcome` to record (Sent, Failed, Unknown),
-or `NotSent` (nothing went out: release the claim, then pause, or wait when WAHA
-is only down for a while).
+The result carries its own reason: an `Outcome` to record (Sent, Failed, Unknown,
+Skipped), or `NotSent` (nothing went out: release the claim, then pause, or wait when
+WAHA is only down for a while). The campaign's media is checked again before the
+first media send of the invocation (`campaigns.runner.media`): media WAHA must not
+fetch now is a `NotSent` that pauses the campaign.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from campaigns.config import settings
 from campaigns.data import optouts
-from campaigns.data.models import Contact
+from campaigns.data.models import Campaign, Contact
 from campaigns.domain.outcomes import Outcome
 from campaigns.domain.personalise import render_message
 from campaigns.domain.statuses import DeliveryStatus
+from campaigns.runner.media import RunMedia
 from campaigns.sending.pacing import Pacer
 from campaigns.sending.sender import (
     ContactRejected,
@@ -59,9 +63,19 @@ class Message:
     default_name: str
     media: Media | None
     plan: SendPlan
+    # The opt-out footer every message ends with, when the campaign asks for one.
+    footer: str | None = None
+    # The campaign's media item, named when its media is refused at send time.
+    media_item_id: str | None = None
+
+    def for_campaign(self, campaign: Campaign) -> Message:
+        """This message as `campaign` sends it: with the opt-out footer (OPT_OUT_FOOTER)
+        when it asks for one, and knowing its media item."""
+        footer = settings().opt_out_footer if campaign.opt_out_footer else None
+        return replace(self, footer=footer, media_item_id=campaign.media_library_item_id)
 
     def text_for(self, contact: Contact) -> str:
-        return render_message(self.template, contact.first_name, self.default_name)
+        return render_message(self.template, contact.first_name, self.default_name, self.footer)
 
 
 class SendStep:
@@ -76,6 +90,7 @@ class SendStep:
         self.sleep = sleep
         self.monotonic = monotonic
         self.opted_out = opted_out
+        self.media = RunMedia()  # a runner (and so this step) serves one invocation
 
     def typing_for(self, message: Message, contact: Contact) -> int:
         return typing_ms(message.text_for(contact)) if message.plan.typing else 0
@@ -88,6 +103,8 @@ class SendStep:
         if self.opted_out(message.owner_id, phone):
             return Outcome(DeliveryStatus.SKIPPED, error=OPTED_OUT)
         try:
+            if message.media is not None:
+                self.media.check(message.media, message.media_item_id)
             check_s = 0.0
             if message.plan.check_number:
                 checked = self.monotonic()
@@ -124,7 +141,7 @@ class SendStep:
             session=message.session,
             phone_number=contact.phone_number,
             text=text,
-            media=message.media,
+            media=None if message.media is None else self.media.link(message.media),
             idempotency_key=f"{message.campaign_id}:{int(contact.index)}",
             message_id=message_id,
         )
