@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"figure {name} ...", file=sys.stderr, flush=True)
             figure_started = time.monotonic()
             try:
-                result = importlib.import_module(FIGURES[name]).run(ctx)
+                with common.quiet_stdout():  # the functions' metrics; the report is printed below
+                    result = importlib.import_module(FIGURES[name]).run(ctx)
             except Exception as exc:
                 traceback.print_exc()
                 result = FigureResult(

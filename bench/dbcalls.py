@@ -3,7 +3,8 @@
 botocore's `before-parameter-build` hook on the domain's clients (PynamoDB's, one per
 model; once per call, retries not counted) notes each request's operation, its
 table(s) and who asked: of the domain package's functions (layers/common/campaigns)
-on the calling thread's stack, the innermost one `PURPOSES` names (the claim of a
+on the calling thread's stack, the innermost one `PURPOSES` names, by itself or with
+an operation (the claim of a
 contact is `data/run_writes.py:RunWrites.claim` whatever helper writes it), else the
 innermost one.
 
@@ -27,7 +28,8 @@ import bench
 
 _LAYER = str(bench.REPO_ROOT / "layers" / "common" / "campaigns") + os.sep
 
-# What the hot paths' requests are for, by the function that makes them.
+# What the hot paths' requests are for, by the function that makes them (and its
+# operation, where one function makes several).
 PURPOSES = {
     "data/run_writes.py:RunWrites.claim": "claim of the contact",
     "data/run_writes.py:RunWrites.record": "record: delivery + progress (+ next claim)",
@@ -46,9 +48,16 @@ PURPOSES = {
     "data/campaign_reads.py:CampaignReads.waha_session_for": "session read (run start)",
     "api/webhooks.py:_verified": "session by WAHA name (its key)",
     "data/webhook_events.py:first_time": "event id recorded once",
-    "data/acks.py:record_ack": "delivery by message id",
+    "data/acks.py:record_ack Query": "delivery by message id",
+    "data/acks.py:record_ack GetItem": "delivery read, strongly consistent",
+    "data/acks.py:_sent_through": "campaign read (sent through this number?)",
+    "data/webhook_events.py:park_ack": "ack parked until its delivery is recorded",
     "data/acks.py:_move": "ack + counters",
 }
+
+
+# The functions PURPOSES names, whatever operation the key adds.
+_NAMED = frozenset(key.split(" ", 1)[0] for key in PURPOSES)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,9 @@ class Call:
 
     @property
     def label(self) -> str:
-        what = PURPOSES.get(self.caller, f"`{self.caller}`")
+        what = PURPOSES.get(f"{self.caller} {self.operation}") or PURPOSES.get(
+            self.caller, f"`{self.caller}`"
+        )
         return f"{what} ({self.operation} {self.tables})"
 
 
@@ -82,7 +93,7 @@ def _caller() -> str:
         path = frame.f_code.co_filename
         if path.startswith(_LAYER):
             name = f"{path[len(_LAYER) :]}:{frame.f_code.co_qualname}"
-            if name in PURPOSES:
+            if name in _NAMED:
                 return name
             innermost = innermost or name
         frame = frame.f_back

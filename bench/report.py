@@ -37,12 +37,12 @@ def summary_table(results: list[FigureResult]) -> str:
 
 
 def tally(results: list[FigureResult]) -> str:
-    """One line under the table: how many figures have a target, and which missed it."""
+    """One line under the table: how many measures have a target, and which missed it."""
     judged = [r for result in results for r in result.rows if r.verdict in (PASS, FAIL)]
     failed = [r for r in judged if r.verdict == FAIL]
     if not judged:
-        return "No figure of this run has a target."
-    line = f"{len(judged)} figures with a target: {len(judged) - len(failed)} met, {len(failed)} missed"
+        return "No measure of this run has a target."
+    line = f"{len(judged)} measures with a target: {len(judged) - len(failed)} met, {len(failed)} missed"
     if failed:
         line += " (" + "; ".join(f"{r.figure}: {r.what}" for r in failed) + ")"
     return line + "."
