@@ -1,6 +1,7 @@
 """The template's part of media uploads: a private, encrypted media bucket that takes
 uploads from the dashboard's origins only and keeps no abandoned upload parts; the API
-may only sign upload forms and list a file's own key (never read one), the runner may
+may only sign upload forms (form uploads only) and list a file's own key (never read
+one), the runner may
 only read files, the scheduler nothing; and the opt-out footer's Parameter."""
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def test_the_api_signs_upload_forms_and_lists_a_key_but_never_reads_a_file(trans
     for statement in grants:
         assert statement["Effect"] == "Allow"
         if actions(statement) == {"s3:PutObject"}:
+            # Only as a browser's form upload signed by the API: never a write of its own
             assert statement["Resource"] == MEDIA_OBJECTS
+            assert statement["Condition"] == {"StringEquals": {"s3:authType": "POST"}}
         else:
             assert statement["Resource"] == {"Fn::GetAtt": ["MediaBucket", "Arn"]}
             assert statement["Condition"] == {"StringLike": {"s3:prefix": "media/*"}}
