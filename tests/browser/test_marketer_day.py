@@ -378,3 +378,51 @@ def test_refusals_are_said_where_they_happen(start_stack, fake_waha: FakeWaha, n
     expect(page.get_by_test_id(f"campaign-row-{first['id']}")).to_be_visible()
     expect(page.get_by_test_id(f"campaign-row-{second['id']}")).to_have_count(0)
     assert nina.request("GET", f"/campaigns/{second['id']}").status_code == 404
+
+
+def test_a_campaign_outside_its_send_window_shows_why_it_waits_and_until_when(
+    start_stack, maria_page: Page
+) -> None:
+    # Given a campaign whose send window (in Madrid) opens in two hours, run now
+    stack = start_stack(schedule_seconds=1)
+    olga = ApiClient(stack, "olga")
+    olga.register_session("Front desk")
+    listed = olga.contact_list(contacts(WINTER), name="Regulars")
+    template = olga.template("Hello {Name}", name="Hello")
+    now = datetime.now(ZoneInfo(TIME_ZONE))
+    opens = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    window = {
+        "start": opens.strftime("%H:%M"),
+        "end": (opens + timedelta(hours=1)).strftime("%H:%M"),
+        "timeZone": TIME_ZONE,
+    }
+    later = olga.campaign(listed["id"], template["id"], name="Tonight", sendWindow=window)
+    assert olga.request("POST", f"/campaigns/{later['id']}/run").status_code == 202
+    waiting = wait_for(
+        lambda: (c := olga.get_campaign(later["id"]))["status"] == "Running" and c["waitingUntil"] and c,
+        20,
+        "the run to wait for its window",
+    )
+
+    # When Olga (in Madrid) signs in
+    page = maria_page
+    page.goto(f"{stack.base_url}/")
+    page.get_by_label("Access token").fill(stack.token("olga"))
+    page.get_by_test_id("signin-button").click()
+
+    # Then the list says why it waits and when it goes on, in her local time
+    note = page.get_by_test_id(f"waiting-{later['id']}")
+    expect(note).to_contain_text(f"Waiting: {waiting['waitReason']}")
+    resumes = note.locator("time")
+    expect(resumes).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+    resumes_at = resumes.get_attribute("datetime")
+    assert (
+        datetime.fromisoformat(resumes_at).astimezone(ZoneInfo(TIME_ZONE)).strftime("%H:%M")
+        == window["start"]
+    )
+    expect(resumes).to_contain_text(opens.strftime("%-I:%M"))  # shown in Madrid's time, not UTC
+
+    # And so does its page
+    page.get_by_test_id(f"open-campaign-{later['id']}").click()
+    expect(page.get_by_test_id("detail-wait")).to_contain_text(waiting["waitReason"])
+    expect(page.get_by_test_id("detail-wait").locator("time")).to_have_attribute("datetime", resumes_at)
