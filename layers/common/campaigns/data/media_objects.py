@@ -112,7 +112,9 @@ def _client() -> Any:
 
 @lru_cache(maxsize=4)
 def _client_for(region: str, endpoint: str | None) -> Any:
-    """One client per region and endpoint (created once per warm function)."""
+    """One client per region and endpoint (created once per warm function). In AWS, forms
+    and links name the bucket's regional host (`<bucket>.s3.<region>.amazonaws.com`,
+    the bucket's RegionalDomainName) in every region, us-east-1 included."""
     import boto3
     from botocore.config import Config
 
@@ -122,7 +124,10 @@ def _client_for(region: str, endpoint: str | None) -> Any:
         endpoint_url=endpoint,
         config=Config(
             signature_version="s3v4",
-            s3={"addressing_style": "path" if endpoint else "virtual"},
+            s3={
+                "addressing_style": "path" if endpoint else "virtual",
+                "us_east_1_regional_endpoint": "regional",
+            },
             connect_timeout=3,
             read_timeout=10,
             retries={"max_attempts": 3, "mode": "standard"},
