@@ -4,17 +4,17 @@
 // then create the campaign and go to its page.
 
 import { errorText } from "../api.js";
+import { sessionTitle } from "../campaign_facts.js";
 import { buildCreateForm } from "../create_form.js";
+import { fillFrom } from "../create_prefill.js";
 import { guessMimeType, readCreateForm, renderPreview } from "../create_read.js";
 import { createSaver } from "../create_save.js";
-import { sessionTitle } from "../campaign_facts.js";
 import { parseContactsCsv } from "../csv.js";
 import { h, replaceChildren } from "../dom.js";
 import { allPages, setBusy, setFieldError } from "../forms.js";
 import { campaignHref } from "../router.js";
-import { createTestSend } from "../test_send.js";
-import { fillFrom } from "../create_prefill.js";
 import { wireSavedDelete } from "../saved_delete.js";
+import { createTestSend } from "../test_send.js";
 
 export function mount(container, ctx) {
   const el = buildCreateForm();
