@@ -162,17 +162,18 @@ def test_publish_uploads_the_page_with_its_config_and_invalidates(aws: boto3.ses
     result = publish_web.publish(aws.client("s3"), aws.client("cloudfront", region_name="us-east-1"), outputs)
 
     stored = objects(aws, bucket)
-    page = {path.name for path in (ROOT / "web").glob("*.js")}
-    assets = {
-        path.name for path in (ROOT / "web").iterdir() if path.suffix in (".css", ".svg", ".png", ".ico")
-    }
-    assert set(stored) == {"index.html", "config.json", "styles.css", *page, *assets}
+    web = ROOT / "web"
+    shipped = [p for p in web.rglob("*") if p.is_file() and "tests" not in p.relative_to(web).parts]
+    page = {p.relative_to(web).as_posix() for p in shipped if p.suffix == ".js"}
+    assets = {p.relative_to(web).as_posix() for p in shipped if p.suffix in (".css", ".svg", ".png", ".ico")}
+    assert "views/campaigns.js" in page and "styles/base.css" in assets  # modules in folders too
+    assert set(stored) == {"index.html", "config.json", *page, *assets}
     assert "old-module.js" not in stored and result.deleted == ["old-module.js"]
     assert not any(key.startswith("tests/") or key in ("package.json", "README.md") for key in stored)
     # ES modules only run when served as JavaScript
     assert {stored[key]["type"] for key in page} == {"text/javascript; charset=utf-8"}
     assert stored["index.html"]["type"] == "text/html; charset=utf-8"
-    assert stored["styles.css"]["type"] == "text/css; charset=utf-8"
+    assert {stored[key]["type"] for key in assets if key.endswith(".css")} == {"text/css; charset=utf-8"}
     assert stored["index.html"]["cache"] == stored["config.json"]["cache"] == "no-cache"
     assert stored["index.html"]["size"] == (ROOT / "web" / "index.html").stat().st_size
     config = json.loads(aws.client("s3").get_object(Bucket=bucket, Key="config.json")["Body"].read())
