@@ -53,8 +53,10 @@ def test_the_document_lists_every_answer_of_the_new_routes(document, method, pat
     assert set(document["paths"][path][method]["responses"]) == codes
 
 
-def test_the_csv_answer_is_documented_as_text_csv(document):
+def test_the_csv_answer_is_documented_as_text_csv_or_a_link_for_pages(document):
     ok = document["paths"]["/campaigns/{campaign_id}/deliveries.csv"]["get"]["responses"]["200"]
 
-    assert set(ok["content"]) == {"text/csv"}
+    assert set(ok["content"]) == {"text/csv", "application/json"}
+    link = ok["content"]["application/json"]["schema"]
+    assert link["$ref"].endswith("/ExportLinkOut")
     assert document["paths"]["/docs"]["get"]["security"] == [{}]

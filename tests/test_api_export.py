@@ -149,7 +149,7 @@ def exports_bucket(dynamodb_endpoint, tables, monkeypatch):
 def test_a_large_export_goes_through_the_bucket_and_a_presigned_link(build, alice, exports_bucket):
     campaign = a_campaign(build, ["Sent", "Failed", "Unknown"] * 5)
 
-    answer = alice.get(f"/campaigns/{campaign.id}/deliveries.csv")
+    answer = alice.get(f"/campaigns/{campaign.id}/deliveries.csv", headers={"Accept": "text/csv"})
 
     assert answer.status == 303
     assert answer.headers["Location"] == answer.json["url"]
@@ -214,3 +214,25 @@ def test_writing_the_csv_holds_no_more_than_a_row_in_memory():
     assert large_size > 19 * small_size
     # Twenty times the rows, and the peak does not grow with them.
     assert large_peak < small_peak + 256 * 1024
+
+
+def test_a_page_asking_for_json_gets_the_link_of_a_large_export_instead_of_a_redirect(
+    build, alice, exports_bucket
+):
+    campaign = a_campaign(build, ["Sent", "Failed", "Unknown"] * 5)
+
+    answer = alice.get(
+        f"/campaigns/{campaign.id}/deliveries.csv", headers={"Accept": "text/csv, application/json;q=0.5"}
+    )
+
+    assert answer.status == 200
+    assert "Location" not in answer.headers
+    assert answer.headers["Content-Type"].startswith("application/json")
+    download = requests.get(answer.json["url"], timeout=10)
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"] == f'attachment; filename="{campaign.id}-deliveries.csv"'
+    assert len(rows(download.content.decode())) == 16
+    # a small export is the CSV itself whatever Accept says
+    small = a_campaign(build, ["Sent"])
+    inline = alice.get(f"/campaigns/{small.id}/deliveries.csv", headers={"Accept": "application/json"})
+    assert inline.status == 200 and inline.headers["Content-Type"].startswith("text/csv")

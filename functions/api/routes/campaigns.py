@@ -145,8 +145,13 @@ def list_deliveries(
     summary="The whole per-contact log as CSV (cells a spreadsheet could run are prefixed with ')",
     responses={
         200: {
-            "description": "The CSV: contactIndex, phoneNumber, status, messageId, ack, error, at",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The CSV: contactIndex, phoneNumber, status, messageId, ack, error, at. "
+            "When it is too large to answer inline and Accept names application/json (a page, "
+            "which cannot follow a redirect to another host): {url, expiresAt}, the download link",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"model": ExportLinkOut},
+            },
         },
         303: {
             "description": "Too large to answer inline: Location (and url) is a presigned download link",
@@ -161,8 +166,18 @@ def export_deliveries(campaign_id: str):
     if export.body is not None:
         return Response(200, "text/csv; charset=utf-8", export.body, headers=disposition)
     link = ExportLinkOut(url=export.url or "", expires_at=export.expires_at)
+    body = link.model_dump_json(by_alias=True)
+    if _accepts_json(router.current_event.headers):
+        # A browser page: a redirect to the bucket's host would be blocked by its CSP and CORS;
+        # it opens the link itself (the file is served as an attachment).
+        return Response(200, content_types.APPLICATION_JSON, body, headers={"Cache-Control": "no-store"})
     headers = {"Location": link.url, "Cache-Control": "no-store"}
-    return Response(303, content_types.APPLICATION_JSON, link.model_dump_json(by_alias=True), headers=headers)
+    return Response(303, content_types.APPLICATION_JSON, body, headers=headers)
+
+
+def _accepts_json(headers: dict[str, str] | None) -> bool:
+    accept = next((v for k, v in (headers or {}).items() if k.lower() == "accept"), "") or ""
+    return any(part.split(";")[0].strip().lower() == "application/json" for part in accept.split(","))
 
 
 @router.post(
