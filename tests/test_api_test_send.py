@@ -228,3 +228,85 @@ def test_through_waha_the_test_reaches_whatsapp_and_an_outage_is_a_409(build, al
     assert 400 <= down.status < 500
     assert "127.0.0.1" not in down.text and str(waha.base_url.rsplit(":", 1)[1]) not in down.text
     assert len(waha.sent()) == 1
+
+
+# ------------------------------------------------------------ as the run sends it
+
+
+def test_the_test_ends_with_the_opt_out_footer_when_the_campaign_asks_for_one(build, alice, sender):
+    campaign = a_campaign(build, opt_out_footer=True)
+
+    assert alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"}).status == 202
+
+    (message,) = sender.sent
+    footer = config.settings().opt_out_footer
+    assert message.text.startswith("Hi friend, see friend!")
+    assert message.text.endswith(footer) and message.text.count(footer) == 1
+
+
+def test_an_uploaded_file_goes_as_a_short_lived_link_and_a_missing_one_is_409(
+    build, alice, sender, monkeypatch
+):
+    import boto3
+    import requests
+
+    from campaigns.data.models import MediaLibraryItem
+
+    endpoint = config.settings().dynamodb_endpoint
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="media-test")
+    monkeypatch.setenv("MEDIA_BUCKET", "media-test")
+    monkeypatch.setenv("S3_ENDPOINT", endpoint)
+    config.reload_settings()
+    try:
+        key = "media/user-a/m1/flyer.png"
+        item = build.media(f"s3://media-test/{key}")
+        item.update(actions=[MediaLibraryItem.mime_type.set("image/png")])
+        campaign = a_campaign(build, media=item)
+
+        missing = alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"})
+        assert missing.status == 409 and "media item" in missing.message
+        assert sender.sent == []
+
+        s3.put_object(Bucket="media-test", Key=key, Body=b"\x89PNG-bytes", ContentType="image/png")
+        assert alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"}).status == 202
+        (message,) = sender.sent
+        assert message.media.url.startswith("http") and "X-Amz-Signature=" in message.media.url
+        assert requests.get(message.media.url, timeout=10).content == b"\x89PNG-bytes"
+    finally:
+        monkeypatch.undo()
+        config.reload_settings()
+
+
+def test_a_test_waits_for_the_numbers_gap_after_another_campaigns_message(build, alice, sender):
+    campaign = a_campaign(build, min_delay_ms=30_000, max_delay_ms=30_000)
+    number = WhatsAppSession.get("default")
+    number.update(
+        actions=[
+            WhatsAppSession.number_last_send_at.set(utcnow() - timedelta(seconds=5)),
+            WhatsAppSession.number_last_gap_ms.set(30_000),
+            WhatsAppSession.number_last_campaign.set("another-campaign"),
+        ]
+    )
+
+    answer = alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"})
+
+    assert answer.status == 409
+    assert 24_000 < answer.json["details"][0]["retryAfterMs"] <= 25_001
+    assert sender.sent == []
+    # nothing of the day's quota was used, and no turn was queued on the number
+    assert WhatsAppSession.get("default").number_waiting in (None, "{}")
+    assert alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"}).status == 409
+
+
+def test_a_test_counts_in_the_numbers_daily_limit(build, alice, sender):
+    campaign = a_campaign(build)
+    WhatsAppSession.get("default").update(actions=[WhatsAppSession.daily_limit.set(2)])
+
+    answers = [
+        alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"}) for _ in range(3)
+    ]
+
+    assert [a.status for a in answers] == [202, 202, 409]
+    assert "daily limit of 2" in answers[-1].message
+    assert len(sender.sent) == 2

@@ -5,10 +5,16 @@ campaign's WhatsApp session, so its owner can see it on their own phone.
 - At most `TEST_SENDS_PER_DAY` per campaign and UTC day (QuotaExceeded after), a
   conditional counter on the campaign (`campaigns.data.test_sends`); a send that
   never went out is given back. The campaign's progress and counters are untouched.
-- While the campaign is Running, a test is refused (WrongState, with the wait in
-  `details`) until `minDelayMs` has passed since the campaign's last send, so the
-  number never sends closer than the campaign's own pacing. Refusing rather than
-  waiting keeps the request short; the answer says when to try again.
+- A test is a message through the campaign's WhatsApp number like any other: it takes
+  the number's send slot (`campaigns.data.number_slots`), so it is refused (WrongState,
+  with the wait in `details`) while the number's gap since its last message, whatever
+  campaign sent it, has not passed, or while the number is at its daily limit; and it
+  counts in that limit. While the campaign is Running, its own `minDelayMs` since its
+  last send applies too. Refusing rather than waiting keeps the request short; the
+  answer says when to try again.
+- The message is the campaign's, as the run sends it: with its opt-out footer when it
+  asks for one, and its media as WAHA may fetch it now (a URL whose host resolves
+  inside is refused; an uploaded file goes as a short-lived link).
 - WAHA's failures are the sender's outcomes, answered as 422 (the number) or 409
   (the session or WAHA cannot send now), with reasons that name no internal address.
 """
@@ -20,15 +26,18 @@ import uuid
 from datetime import datetime
 
 from campaigns.api.models import SendTestOut
+from campaigns.config import settings
 from campaigns.data import media, templates, test_sends
 from campaigns.data.campaign_reads import CampaignReads
 from campaigns.data.models import Campaign
+from campaigns.data.number_slots import NumberSlots
 from campaigns.data.owned_items import plausible_id
 from campaigns.domain.errors import CampaignNotFound, Invalid, WrongState
 from campaigns.domain.personalise import render_message
 from campaigns.domain.phones import PhoneNumberRefused, to_e164
 from campaigns.domain.statuses import CampaignStatus
 from campaigns.observability import logger
+from campaigns.runner.media import RunMedia
 from campaigns.sending.factory import build_sender
 from campaigns.sending.sender import (
     ContactRejected,
@@ -53,9 +62,17 @@ def send_test(
     campaign = _campaign(user_id, campaign_id)
     number = _number(phone_number)
     _refuse_inside_pacing(campaign, now)
-    message = _message(campaign, number)
+    try:
+        message = _message(campaign, number)
+    except SendNotAttempted as exc:
+        raise _refusal(exc) from None
     day = now.date().isoformat()
     used = test_sends.take(campaign.id, user_id, day, TEST_SENDS_PER_DAY)
+    try:
+        _take_number_slot(campaign, message.session, now)
+    except WrongState:
+        test_sends.give_back(campaign.id, day)
+        raise
     try:
         result = (sender or build_sender()).send(message)
     except SendUnconfirmed as exc:  # it may have gone out: it stays counted
@@ -100,6 +117,21 @@ def _refuse_inside_pacing(campaign: Campaign, now: datetime) -> None:
         )
 
 
+def _take_number_slot(campaign: Campaign, session: str, now: datetime) -> None:
+    """The number's gap and daily limit hold for a test as for any send through it."""
+    decision = NumberSlots().take(
+        session, f"{campaign.id}:test", int(campaign.min_delay_ms or 0), now, now, wait_turn=False
+    )
+    if decision.granted:
+        return
+    wait_ms = max(0, int(((decision.not_before or now) - now).total_seconds() * 1000)) + 1
+    raise WrongState(
+        f"{decision.reason or 'The WhatsApp number is busy'}: a test must wait {wait_ms / 1000:.1f} s; "
+        "try again then",
+        [{"retryAfterMs": wait_ms}],
+    )
+
+
 def _message(campaign: Campaign, number: str) -> OutgoingMessage:
     """The campaign's message for `number`, as the run would send it to a contact without a name."""
     template = templates.get(campaign.user_id, campaign.message_template_id)
@@ -112,13 +144,17 @@ def _message(campaign: Campaign, number: str) -> OutgoingMessage:
             raise WrongState("The campaign's media item no longer exists")
         filename = item.storage_path.rsplit("/", 1)[-1].split("?", 1)[0] or item.name
         attached = Media(url=item.storage_path, mime_type=item.mime_type, filename=filename)
+        fetchable = RunMedia()
+        fetchable.check(attached, item.id)  # SendNotAttempted when WAHA must not fetch it now
+        attached = fetchable.link(attached)
+    footer = settings().opt_out_footer if campaign.opt_out_footer else None
     session = campaign.waha_session
     if not session or CampaignReads().session_holder(session) != campaign.user_id:
         raise WrongState("The campaign's WhatsApp number is no longer connected to your account")
     return OutgoingMessage(
         session=session,
         phone_number=number,
-        text=render_message(template.text_content, None, campaign.default_name_value),
+        text=render_message(template.text_content, None, campaign.default_name_value, footer),
         media=attached,
         idempotency_key=f"{campaign.id}:test:{uuid.uuid4().hex}",
     )

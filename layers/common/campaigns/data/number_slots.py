@@ -81,11 +81,13 @@ class NumberSlots:
         send_at: datetime,
         now: datetime,
         sends_from: datetime | None = None,
+        wait_turn: bool = True,
     ) -> Decision:
         """A slot for one send through the number, or when to ask again. The send is
         judged at `sends_from`, the earliest it can reach WAHA, and recorded at
         `send_at`, the latest: whatever happens between, the next sender's gap holds.
-        A campaign told to wait is remembered as waiting, for fair turns."""
+        A campaign told to wait is remembered as waiting, for fair turns (unless
+        `wait_turn` is False: a one-off send that will not ask again)."""
         earliest = sends_from or send_at
         for _ in range(ATTEMPTS):
             item = self._known.pop(session_name, None) or self._read(session_name)
@@ -101,7 +103,7 @@ class NumberSlots:
                 if self._write(item, after_send(state, campaign_id, min_gap_ms, send_at, now)):
                     return decision
                 continue  # another send took the number meanwhile: read it again
-            if campaign_id not in state.waiting:
+            if wait_turn and campaign_id not in state.waiting:
                 state.waiting[campaign_id] = now
                 self._write(item, state)  # best effort: being remembered only makes turns fairer
             return decision
