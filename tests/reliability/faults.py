@@ -8,6 +8,12 @@
   that is between claim and send, or between send and record.
 - `runner`/`tick`: the runner and the schedule's tick with a movable clock, so a
   test can step past a dead runner's lease without waiting for it.
+- `RestartingWaha`/`WahaOutage`: the fake WAHA goes away (its port refuses
+  connections, as while WAHA restarts) and comes back on the same port once a fake
+  clock has moved past the outage: a restart of 5 s or 10 minutes costs no real time.
+- `HookedSender`: a real sender with something happening right after a given send.
+- `dynamodb_page_gaps`: a Query answers without some of its items, once or a few
+  times, as an eventually consistent read (or an item still being written) does.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from campaigns.sending.sender import OutgoingMessage, SendResult, SessionState
 from campaigns.sending.waha_client import RetryPolicy, WahaClient
 from campaigns.sending.waha_sender import WahaSender
 from campaigns.timeutil import utcnow
-from tests.runner_harness import runner_settings
+from tests.fakewaha import FakeWaha, _Handler, _Server
+from tests.runner_harness import FakeClock, runner_settings
 
 # Every retry really happens, in milliseconds.
 FAST_RETRIES = RetryPolicy(
@@ -103,6 +110,98 @@ class CrashingSender:
             self.crashes += 1
             raise SimulatedCrash(f"died after send {number}")
         return result
+
+
+class HookedSender:
+    """Delegates to `inner`; right after the sends numbered in `after` (from 0) have gone
+    out, calls their hook (a WAHA outage begins, a list is changed, ...)."""
+
+    def __init__(self, inner: Any, after: dict[int, Callable[[], None]]) -> None:
+        self.inner = inner
+        self.after = dict(after)
+        self.calls = 0
+
+    def worst_case_ms(self, plan: Any) -> int:
+        return int(self.inner.worst_case_ms(plan))
+
+    def session_state(self, session: str) -> SessionState:
+        return self.inner.session_state(session)
+
+    def number_exists(self, session: str, phone_number: str) -> bool | None:
+        return self.inner.number_exists(session, phone_number)
+
+    def start_typing(self, session: str, phone_number: str) -> None:
+        self.inner.start_typing(session, phone_number)
+
+    def stop_typing(self, session: str, phone_number: str) -> None:
+        self.inner.stop_typing(session, phone_number)
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        result = self.inner.send(message)
+        number, self.calls = self.calls, self.calls + 1
+        hook = self.after.pop(number, None)
+        if hook is not None:
+            hook()
+        return result
+
+
+# ------------------------------------------------------------------ WAHA restarting
+
+
+class RestartingWaha(FakeWaha):
+    """The fake WAHA server, started again on the same port after a stop: its sessions,
+    messages and message ids survive a restart, as WAHA's do."""
+
+    port = 0
+
+    def start(self) -> RestartingWaha:
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.fake = self
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+
+@dataclass
+class WahaOutage:
+    """WAHA down (connections refused) from `begin` until the fake clock has moved
+    `seconds` further; the runner's sleeps move that clock (`sleep` is the runner's).
+    `seconds` None: down until `end` is called."""
+
+    waha: RestartingWaha
+    clock: FakeClock
+    down_at: float | None = None
+    up_at: float | None = None
+    downtime_s: float = 0.0
+
+    def begin(self, seconds: float | None) -> None:
+        self.waha.stop()
+        self.down_at = self.clock.now
+        self.up_at = None if seconds is None else self.clock.now + seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
+        self.advanced()
+
+    def advanced(self) -> None:
+        """The clock moved: WAHA is back if its outage is over."""
+        if self.down_at is not None and self.up_at is not None and self.clock.now >= self.up_at:
+            self.end()
+
+    def end(self) -> None:
+        if self.down_at is None:
+            return
+        self.downtime_s += self.clock.now - self.down_at
+        self.down_at = self.up_at = None
+        self.waha.start()
+
+    @property
+    def down(self) -> bool:
+        return self.down_at is not None
 
 
 # ------------------------------------------------------------------ runner and schedule
@@ -238,6 +337,58 @@ def dynamodb_errors(
         for client in clients:
             client.meta.events.unregister(event, unique_id=unique)
         ExponentialBackoff._DEFAULT_BACKOFF_CONFIG = original
+
+
+# ------------------------------------------------------------------ pages that lag
+
+
+@dataclass
+class PageGaps:
+    """How many Query answers were cut, and which items they left out."""
+
+    cut: int = 0
+    hidden: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def dynamodb_page_gaps(
+    table: str, hide: Callable[[list[dict[str, Any]]], list[int]], times: int = 1
+) -> Iterator[PageGaps]:
+    """The next `times` Query answers from `table` (its full name) that `hide` finds
+    something in come back without the items at the positions it returns, as a read
+    that does not see an item yet would. The SDK parses the real answer; the items are
+    taken out after."""
+    gaps = PageGaps()
+
+    def remember_table(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["reliability-table"] = params.get("TableName")
+
+    def cut(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("reliability-table") != table or "Items" not in parsed:
+            return
+        with gaps.lock:
+            if gaps.cut >= times:
+                return
+            positions = set(hide(parsed["Items"]))
+            if not positions:
+                return
+            gaps.cut += 1
+            gaps.hidden.extend(item for i, item in enumerate(parsed["Items"]) if i in positions)
+        parsed["Items"] = [item for i, item in enumerate(parsed["Items"]) if i not in positions]
+        parsed["Count"] = len(parsed["Items"])
+
+    unique = f"reliability-gaps-{uuid.uuid4().hex}"
+    clients = _clients()
+    for client in clients:
+        client.meta.events.register("before-parameter-build.dynamodb.Query", remember_table, unique_id=unique)
+        client.meta.events.register("after-call.dynamodb.Query", cut, unique_id=unique + "-cut")
+    try:
+        yield gaps
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-parameter-build.dynamodb.Query", unique_id=unique)
+            client.meta.events.unregister("after-call.dynamodb.Query", unique_id=unique + "-cut")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:

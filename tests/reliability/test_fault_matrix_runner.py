@@ -8,14 +8,21 @@ server reached through the real WAHA sender).
 - delayed continuations delivered twice, early, or lost (the schedule recovers them);
 - DynamoDB throttling: a burst the SDK's retries absorb (the run just succeeds),
   then a persistent one (the runner's own handling: the campaign ends Failed, or is
-  left to the schedule, which takes it over once the throttling stops).
+  left to the schedule, which takes it over once the throttling stops);
+- WAHA restarting (its port refusing connections) for 5 s, ridden out inside the
+  invocation, for 60 s, parked and continued by itself, and for longer than the
+  ride-through window, parked, then paused with a reason that names no internal
+  address, all on a fake clock;
+- a session dropping by webhook while the run waits between messages: paused at
+  once, the queued continuation sends nothing, and a resume does not skip the wait;
+- a list appended to and deleted while its campaign runs.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,20 +30,28 @@ import pytest
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker, runner_event
 from campaigns.runner.service import CampaignRunner, RunEvent, RunResult
+from tests import waha_world
+from tests.api_events import ApiClient
 from tests.builders import Builder
 from tests.fakewaha import FakeWaha
 from tests.reliability import invariants
 from tests.reliability.faults import (
     Clock,
     CrashingSender,
+    HookedSender,
+    RestartingWaha,
     SimulatedCrash,
+    WahaOutage,
     dynamodb_errors,
     runner,
     tick,
     waha_sender,
 )
 from tests.reliability.figures import FIGURES
-from tests.runner_harness import Budget, runner_settings
+from tests.runner_harness import Budget, FakeClock, runner_settings
+from tests.waha_world import connect
+
+waha_api = waha_world.waha_api  # the fixture, used by name
 
 SUITE = "fault matrix"
 N = 6
@@ -459,3 +474,258 @@ def test_delayed_continuations_duplicated_early_or_lost_never_send_twice_or_skip
     assert (done["status"], done["sentCount"], done["unknownCount"]) == ("Completed", N, 0)
     # No wait was skipped: on the test's clock, every message came a whole gap after the last.
     assert all(b - a >= timedelta(seconds=5) for a, b in itertools.pairwise(sent_at)), sent_at
+
+
+# --------------------------------------------------------------------------- WAHA restarting
+
+
+@pytest.fixture
+def restarting_waha() -> Iterator[RestartingWaha]:
+    fake = RestartingWaha().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    assert not fake.errors, f"fake WAHA raised: {fake.errors!r}"
+
+
+def on_fake_clock(
+    sender: object, invoker: RecordingInvoker, clock: FakeClock, sleep=None, **cfg
+) -> CampaignRunner:
+    """The runner with every wait, sleep and timestamp on `clock`."""
+    settings_ = runner_settings(**cfg)
+    return CampaignRunner(
+        CampaignStore(settings_.lease_seconds),
+        sender,
+        invoker,
+        settings_,
+        sleep=sleep or clock.sleep,
+        monotonic=clock.monotonic,
+        clock=clock.wall,
+    )
+
+
+def deliver_next(
+    make_runner: Callable[[], CampaignRunner],
+    invoker: RecordingInvoker,
+    clock: FakeClock,
+    on_advance: Callable[[], None] = lambda: None,
+) -> list[RunResult]:
+    """Deliver the events queued now, each when it is due: a hand-off at once, a
+    continuation once the fake clock has moved by its delay (`on_advance` is told)."""
+    results: list[RunResult] = []
+    later, now_events = invoker.pop_later(), invoker.pop_all()
+    for event in now_events:
+        results.append(make_runner().run(RunEvent.parse(event), unlimited, "runner"))
+    for event, delay_s in later:
+        clock.now += delay_s
+        on_advance()
+        results.append(make_runner().run(RunEvent.parse(event), unlimited, "runner"))
+    return results
+
+
+def deliver_continuations(
+    campaign_id: str,
+    make_runner: Callable[[], CampaignRunner],
+    invoker: RecordingInvoker,
+    clock: FakeClock,
+    on_advance: Callable[[], None] = lambda: None,
+    limit: int = 40,
+) -> list[RunResult]:
+    """Deliver events as they come due until none is left."""
+    results: list[RunResult] = []
+    while len(results) < limit:
+        delivered = deliver_next(make_runner, invoker, clock, on_advance)
+        if not delivered:
+            return results
+        results += delivered
+    raise AssertionError(f"campaign {campaign_id} still going after {limit} invocations")
+
+
+@pytest.mark.parametrize(("restart_s", "parked"), [(5, False), (60, True)], ids=["5s-in-place", "60s-parked"])
+def test_waha_restarting_mid_run_is_ridden_out_and_the_run_goes_on_by_itself(
+    build: Builder, restarting_waha: RestartingWaha, restart_s: int, parked: bool
+) -> None:
+    FIGURES.case(SUITE)
+    campaign = build.campaign(N)
+    invoker, clock = RecordingInvoker(), FakeClock()
+    outage = WahaOutage(restarting_waha, clock)
+    # Right after the third message, WAHA restarts: its port refuses connections.
+    sender = HookedSender(waha_sender(restarting_waha), {2: lambda: outage.begin(restart_s)})
+
+    def make() -> CampaignRunner:
+        return on_fake_clock(sender, invoker, clock, sleep=outage.sleep, continuation_threshold_ms=2_000)
+
+    first = make().run(RunEvent.parse(runner_event(campaign.id)), unlimited, "runner")
+    results = [first, *deliver_continuations(campaign.id, make, invoker, clock, outage.advanced)]
+    FIGURES.fault(SUITE)
+
+    done = check(campaign.id, restarting_waha, N)
+    assert not outage.down and outage.downtime_s >= restart_s
+    assert (done["status"], done["sentCount"], done["unknownCount"]) == ("Completed", N, 0)
+    assert done["pauseReason"] is None
+    in_place = [s for s in clock.sleeps if s in (2.0, 4.0, 8.0)]
+    if parked:  # the in-place backoff (2 + 4 + 8 s) was not enough: parked, continued by itself
+        assert RunResult.PARKED in results and results[-1] is RunResult.COMPLETED, results
+        assert in_place[:3] == [2.0, 4.0, 8.0]
+    else:  # ridden out inside the one invocation
+        assert results == [RunResult.COMPLETED], results
+        assert in_place == [2.0, 4.0]
+
+
+def test_waha_down_for_longer_than_the_window_parks_then_pauses_and_resume_completes(
+    build: Builder, restarting_waha: RestartingWaha
+) -> None:
+    FIGURES.case(SUITE)
+    campaign = build.campaign(N)
+    invoker, clock = RecordingInvoker(), FakeClock()
+    outage = WahaOutage(restarting_waha, clock)
+    sender = HookedSender(waha_sender(restarting_waha), {2: lambda: outage.begin(None)})
+    window_s = runner_settings().waha_outage_window_seconds
+    parked_states: list[tuple[str, str | None]] = []
+
+    def make() -> CampaignRunner:
+        return on_fake_clock(sender, invoker, clock, sleep=outage.sleep, continuation_threshold_ms=2_000)
+
+    results = [make().run(RunEvent.parse(runner_event(campaign.id)), unlimited, "runner")]
+    while results[-1] is RunResult.PARKED:
+        stored = CampaignStore().reads.get_campaign(campaign.id)
+        parked_states.append((stored.status, stored.wait_reason))
+        results += deliver_next(make, invoker, clock)
+    FIGURES.fault(SUITE, len(results))
+    down_for = clock.now - outage.down_at
+
+    paused = check(campaign.id, restarting_waha, N)
+    assert results[-1] is RunResult.PAUSED, results
+    assert paused["status"] == "Paused" and paused["sentCount"] == 3
+    # (The runner's clock is the wall clock plus the fake one: a few real seconds pass too.)
+    assert window_s - 5 <= down_for <= window_s + 120 + 14, down_for
+    assert len(parked_states) >= 3
+    assert set(parked_states) == {("Running", "The WhatsApp server is unavailable; retrying")}
+    reason = paused["pauseReason"]
+    assert "Resume the campaign once WhatsApp is back" in reason, reason
+    assert "127.0.0.1" not in reason and str(restarting_waha.port) not in reason and "/api/" not in reason
+
+    outage.end()
+    CampaignStore().commands.resume(campaign.id, campaign.user_id, clock.wall())
+    resumed = make().run(RunEvent.parse(runner_event(campaign.id)), unlimited, "runner")
+    done = check(campaign.id, restarting_waha, N)
+    assert resumed is RunResult.COMPLETED
+    assert (done["status"], done["sentCount"], done["unknownCount"]) == ("Completed", N, 0)
+
+
+# --------------------------------------------------------------------------- a number dropping mid-wait
+
+
+def test_a_session_dropping_by_webhook_mid_wait_pauses_and_no_wait_is_skipped(
+    waha_api: FakeWaha, alice: ApiClient
+) -> None:
+    """A run waits 30 s between messages (parked, a continuation queued); WAHA's webhook
+    says the number left WORKING: the campaign pauses at once. The queued continuation
+    then sends nothing; paired and resumed at once, the run still waits out the gap."""
+    FIGURES.case(SUITE)
+    session_id, name = connect(alice, waha_api)
+    campaign = Builder(user_id="user-a", session_name=name).campaign(
+        N, min_delay_ms=30_000, max_delay_ms=30_000, register_session=False, whatsapp_session_id=session_id
+    )
+    invoker, clock = RecordingInvoker(), FakeClock()
+    sent_at: list[float] = []
+    sender = HookedSender(waha_sender(waha_api), {i: lambda: sent_at.append(clock.now) for i in range(N)})
+
+    def make() -> CampaignRunner:
+        return on_fake_clock(sender, invoker, clock, continuation_threshold_ms=2_000)
+
+    assert make().run(RunEvent.parse(runner_event(campaign.id)), unlimited, "runner") is RunResult.PARKED
+    ((stale, delay_s),) = invoker.pop_later()
+    assert delay_s >= 29
+
+    assert waha_api.drop(name, "SCAN_QR_CODE") == 200
+    FIGURES.fault(SUITE)
+    stored = CampaignStore().reads.get_campaign(campaign.id)
+    assert stored.status == "Paused" and "scan its QR code again" in stored.pause_reason
+
+    # Paired again and resumed at once: the gap since the first message is not over.
+    assert waha_api.pair(name) == 200
+    CampaignStore().commands.resume(campaign.id, campaign.user_id, clock.wall())
+    assert make().run(RunEvent.parse(runner_event(campaign.id)), unlimited, "runner") is RunResult.PARKED
+    assert len(sent_at) == 1
+    # The continuation queued before the drop arrives when its wait is over: it is stale.
+    clock.now += delay_s
+    assert make().run(RunEvent.parse(stale), unlimited, "runner") is RunResult.SKIPPED
+    FIGURES.fault(SUITE)
+    deliver_continuations(campaign.id, make, invoker, clock)
+
+    done = check(campaign.id, waha_api, N)
+    assert (done["status"], done["sentCount"]) == ("Completed", N)
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    assert len(sent_at) == N and min(gaps) >= 30, gaps
+
+
+# --------------------------------------------------------------------------- a list changed mid-run
+
+
+def test_a_list_appended_to_and_deleted_while_its_campaign_runs(
+    build: Builder, fake_waha: FakeWaha, alice: ApiClient
+) -> None:
+    """An append while the campaign runs lands after `totalContacts`: the run sends exactly
+    the contacts it started with. A delete is refused (409) while the campaign uses the
+    list, and goes through once it is final; the campaign and its log stay."""
+    FIGURES.case(SUITE)
+    session = build.session()
+    people = [{"phoneNumber": phone} for phone in phones(N)]
+    list_id = alice.post("/contact-lists", {"name": "Running", "contacts": people}).json["id"]
+    template_id = alice.post("/message-templates", {"name": "T", "textContent": "Hi {Name}"}).json["id"]
+    created = alice.post(
+        "/campaigns",
+        {
+            "name": "Over a changing list",
+            "contactListId": list_id,
+            "messageTemplateId": template_id,
+            "defaultNameValue": "friend",
+            "whatsappSessionId": session.id,
+            "minDelayMs": 0,
+            "maxDelayMs": 0,
+        },
+    )
+    assert created.status == 201, created.text
+    campaign_id = created.json["id"]
+    answers: dict[str, int] = {}
+
+    def change_the_list() -> None:
+        extra = {"contacts": [{"phoneNumber": "+15559990001"}, {"phoneNumber": "+15559990002"}]}
+        appended = alice.post(f"/contact-lists/{list_id}/contacts", extra)
+        answers["append"] = appended.status
+        answers["count"] = appended.json.get("contactCount")
+        answers["delete"] = alice.call("DELETE", f"/contact-lists/{list_id}").status
+
+    sender = HookedSender(
+        waha_sender(fake_waha),
+        {
+            1: change_the_list,
+            3: lambda: answers.setdefault(
+                "delete again", alice.call("DELETE", f"/contact-lists/{list_id}").status
+            ),
+        },
+    )
+    invoker, clock = RecordingInvoker(), FakeClock()
+    CampaignStore().commands.run(campaign_id, "user-a", clock.wall())
+    result = on_fake_clock(sender, invoker, clock).run(
+        RunEvent.parse(runner_event(campaign_id)), unlimited, "runner"
+    )
+    FIGURES.fault(SUITE, 3)
+
+    done = check(campaign_id, fake_waha, N)
+    assert result is RunResult.COMPLETED
+    assert answers == {"append": 200, "count": N + 2, "delete": 409, "delete again": 409}
+    assert (done["status"], done["totalContacts"], done["sentCount"]) == ("Completed", N, N)
+    assert not {"15559990001@c.us", "15559990002@c.us"} & set(invariants.chats_from_fake(fake_waha))
+    # Final: the list can go; the campaign and its log stay.
+    for _ in range(5):
+        deleted = alice.call("DELETE", f"/contact-lists/{list_id}").status
+        if deleted == 204:
+            break
+        assert deleted == 202
+    assert deleted == 204
+    assert alice.get(f"/contact-lists/{list_id}").status == 404
+    assert alice.get(f"/campaigns/{campaign_id}").json["sentCount"] == N
+    assert len(alice.get(f"/campaigns/{campaign_id}/deliveries").json["items"]) == N
