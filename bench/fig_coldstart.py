@@ -56,6 +56,14 @@ def patch_modules_from_template() -> dict[str, str]:
     return out
 
 
+def _installed_patchable() -> list[str]:
+    import importlib.util
+
+    from aws_xray_sdk.core.patcher import NO_DOUBLE_PATCH  # what patch_all() patches by default
+
+    return [name for name in NO_DOUBLE_PATCH if importlib.util.find_spec(name.split(".")[0]) is not None]
+
+
 def _environment(lambda_like: bool, patch_modules: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(bench.REPO_ROOT), str(bench.REPO_ROOT / "layers" / "common")])
@@ -227,6 +235,11 @@ def run(ctx: Context) -> FigureResult:
             ],
             table,
         )
+    )
+    figure.details.append(
+        "What `patch_all` patches here (of the libraries it tries, those installed): "
+        + ", ".join(f"`{name}`" for name in _installed_patchable())
+        + "; it tries the others (database drivers, aiobotocore, ...) and skips them."
     )
     botocore_only = lam.get(f"{api_label}, botocore only")
     if botocore_only is not None:

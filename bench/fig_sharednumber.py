@@ -180,7 +180,7 @@ def run(ctx: Context) -> FigureResult:
         from campaigns.runner.waits import SLOT_ALLOWANCE_S
 
         figure.findings.append(
-            f"**Two campaigns on one number send {100 * error:+.0f} % slower than the number's gap** "
+            f"**Two campaigns on one number are spaced {mean / GAP_MS:.2f} x the number's gap** "
             f"(figure 11): configured {GAP_MS:,} ms, the sends through the number go out every "
             f"{mean:.0f} ms on average ({statistics.fmean(turns) if turns else float('nan'):.0f} ms "
             f"from one campaign to the other), never closer than {low:.0f} ms"
