@@ -313,3 +313,34 @@ def test_an_interrupted_campaign_delete_hides_it_and_a_second_delete_finishes(bu
 
     assert alice.call("DELETE", f"/campaigns/{campaign.id}").status == 204
     assert deliveries_of(campaign) == []
+
+
+def test_a_deleted_media_items_uploaded_file_is_removed_from_the_bucket(build, alice, bob, monkeypatch):
+    import boto3
+
+    from campaigns import config
+
+    endpoint = config.settings().dynamodb_endpoint
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="media-deletes")
+    monkeypatch.setenv("MEDIA_BUCKET", "media-deletes")
+    monkeypatch.setenv("S3_ENDPOINT", endpoint)
+    config.reload_settings()
+    try:
+        kept, gone = "media/user-a/m1/kept.png", "media/user-a/m2/gone.png"
+        for key in (kept, gone):
+            s3.put_object(Bucket="media-deletes", Key=key, Body=b"png", ContentType="image/png")
+        build.media(f"s3://media-deletes/{kept}")
+        item = build.media(f"s3://media-deletes/{gone}")
+        # a file outside the media bucket is never touched
+        elsewhere = build.media("https://cdn.example.com/flyer.png")
+
+        assert bob.call("DELETE", f"/media-items/{item.id}").status == 404
+        assert alice.call("DELETE", f"/media-items/{item.id}").status == 204
+        assert alice.call("DELETE", f"/media-items/{elsewhere.id}").status == 204
+
+        listed = [o["Key"] for o in s3.list_objects_v2(Bucket="media-deletes").get("Contents", [])]
+        assert listed == [kept]
+    finally:
+        monkeypatch.undo()
+        config.reload_settings()

@@ -143,3 +143,14 @@ def test_when_the_list_is_gone_the_numbers_are_kept_without_names(build, alice):
         (1, "+15550000003", None),
         (2, "+15550000006", None),
     ]
+
+
+@pytest.mark.parametrize("footer", [True, False])
+def test_the_retry_keeps_the_opt_out_footer_and_the_send_window(build, alice, footer):
+    window = '{"start": "09:00", "end": "20:00", "timeZone": "Europe/Madrid"}'
+    source = final_campaign(build, opt_out_footer=footer, send_window=window)
+
+    retry = alice.post(f"/campaigns/{source.id}/retry", {"statuses": ["Failed"]}).json
+
+    assert retry["optOutFooter"] is footer
+    assert retry["sendWindow"] == {"start": "09:00", "end": "20:00", "timeZone": "Europe/Madrid", "days": None}

@@ -186,10 +186,8 @@ def drive_library_actions(alice: ApiClient, done: dict[str, Any], library: list[
     from campaigns.data.models import Delivery  # the test's own write, not the API's
 
     assert alice.request("GET", f"/campaigns/{done['id']}/deliveries.csv").status_code == 200
-    assert (
-        alice.request("POST", f"/campaigns/{done['id']}/test", {"phoneNumber": "+15550709998"}).status_code
-        == 202
-    )
+    tested = alice.request("POST", f"/campaigns/{done['id']}/test", {"phoneNumber": "+15550709998"})
+    assert tested.status_code == 202, tested.text
     Delivery(done["id"], 0).update(actions=[Delivery.status.set("Failed")])
     retried = alice.ok("POST", f"/campaigns/{done['id']}/retry", {"statuses": ["Failed"]}, 201)
     for campaign_id in (retried["id"], done["id"]):

@@ -70,12 +70,16 @@ def test_only_the_dashboards_origins_may_post_files_from_a_browser(source):  # n
     }
 
 
-def test_the_api_signs_upload_forms_and_lists_a_key_but_never_reads_a_file(transformed):  # noqa: F811
+def test_the_api_signs_upload_forms_lists_a_key_reads_for_test_sends_and_removes_deleted_files(
+    transformed,  # noqa: F811
+):
     grants = media_grants(transformed, "ApiFunction")
 
     assert {frozenset(actions(s)) for s in grants} == {
         frozenset({"s3:PutObject"}),
         frozenset({"s3:ListBucket"}),
+        frozenset({"s3:GetObject"}),
+        frozenset({"s3:DeleteObject"}),
     }
     for statement in grants:
         assert statement["Effect"] == "Allow"
@@ -83,6 +87,8 @@ def test_the_api_signs_upload_forms_and_lists_a_key_but_never_reads_a_file(trans
             # Only as a browser's form upload signed by the API: never a write of its own
             assert statement["Resource"] == MEDIA_OBJECTS
             assert statement["Condition"] == {"StringEquals": {"s3:authType": "POST"}}
+        elif actions(statement) & {"s3:GetObject", "s3:DeleteObject"}:
+            assert statement["Resource"] == MEDIA_OBJECTS and "Condition" not in statement
         else:
             assert statement["Resource"] == {"Fn::GetAtt": ["MediaBucket", "Arn"]}
             assert statement["Condition"] == {"StringLike": {"s3:prefix": "media/*"}}

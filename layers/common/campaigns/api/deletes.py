@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from campaigns.config import settings
+from campaigns.data import media_objects
 from campaigns.data.erasure import Deadline, erase_campaign, erase_contact_list, erase_library_item
 from campaigns.data.models import MediaLibraryItem, MessageTemplate
-from campaigns.data.owned_items import plausible_id
+from campaigns.data.owned_items import get_owned, plausible_id
 from campaigns.domain.errors import CampaignNotFound, NotFound
+from campaigns.domain.media_uploads import stored_object
+from campaigns.observability import logger
 
 # Of the API function's 29 s: time left to answer after the last page of deletes.
 DELETE_BUDGET_S = 20.0
@@ -34,7 +38,21 @@ def delete_template(user_id: str, template_id: str) -> None:
 
 
 def delete_media_item(user_id: str, media_id: str) -> None:
+    """The item, then its uploaded file (if it has one in the media bucket): a file left
+    behind by a failed removal is logged, the item is gone either way."""
+    item = (
+        get_owned(MediaLibraryItem, user_id, media_id, consistent_read=True)
+        if plausible_id(media_id)
+        else None
+    )
     erase_library_item(MediaLibraryItem, user_id, media_id, "media_library_item_id", "media item")
+    stored = stored_object(item.storage_path) if item is not None else None
+    if stored is None or stored.bucket != settings().media_bucket:
+        return
+    try:
+        media_objects.delete_file(stored.key)
+    except media_objects.MediaStorageUnavailable:
+        logger.exception("The deleted media item's file could not be removed", extra={"key": stored.key})
 
 
 def delete_campaign(user_id: str, campaign_id: str, now: datetime, deadline: Deadline | None = None) -> bool:

@@ -36,6 +36,7 @@ COPIED = (
     "batch_size",
     "batch_pause_ms",
     "send_window",
+    "opt_out_footer",
 )
 _NAME_CHARS = 200
 

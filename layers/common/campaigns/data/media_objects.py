@@ -80,6 +80,11 @@ def stored_file(key: str) -> StoredFile | None:
     return StoredFile(int(head.get("ContentLength", 0)), head.get("ContentType"))
 
 
+def delete_file(key: str) -> None:
+    """Remove the file at `key` (its media item was deleted); absent already is fine."""
+    _call("delete_object", Bucket=_bucket(), Key=key)
+
+
 def download_link(key: str) -> str:
     """A presigned GET of `key`, valid for MEDIA_LINK_SECONDS (computed here, no request)."""
     return _client().generate_presigned_url(
