@@ -80,6 +80,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of clients (WAHA's webhooks, a page's
+    # parallel reads) would see connections reset before a thread takes them.
+    request_queue_size = 128
     api: LocalApiServer
 
 

@@ -842,6 +842,7 @@ def _default_error_body(reply: _Reply, method: str, path: str) -> _Reply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # not socketserver's 5: bursts of concurrent calls
     fake: FakeWaha
 
     def handle_error(self, request: Any, client_address: Any) -> None:
