@@ -62,15 +62,6 @@ ABOUT = {
 # Bugs the suite found and pins with strict xfail tests (they fail today; once fixed,
 # the xfail turns into an error that asks for the mark to go).
 KNOWN_BUGS: dict[str, str] = {
-    "test_webhook_attacks.py::test_a_malformed_body_is_400_when_signed_and_401_when_not[deeply nested]": (
-        "A correctly signed webhook body nested 50,000 deep answers 500: json.loads raises "
-        "RecursionError, which the webhook's body check (api/webhooks.py) does not catch."
-    ),
-    "test_webhook_attacks.py::test_an_ack_from_another_users_number_changes_nothing_of_the_victims": (
-        "An ack posted by one user's own WAHA session, signed with its own key, moves another "
-        "user's delivery and counters: record_ack (data/acks.py) finds the delivery by message "
-        "id alone and never checks that it was sent through the session that reports the ack."
-    ),
     "test_fault_matrix_reads.py::test_an_ack_whose_reads_are_throttled_is_taken_once_when_waha_retries[GetItem]": (
         "A webhook whose session read (GetItem) is throttled past the SDK's retries answers 500: "
         "the signature check (api/webhooks.py) reads the session outside the handling that "
@@ -79,6 +70,15 @@ KNOWN_BUGS: dict[str, str] = {
 }
 
 FIXED_BUGS = {
+    "test_webhook_attacks.py::test_a_malformed_body_is_400_when_signed_and_401_when_not[deeply nested]": (
+        "A correctly signed webhook body nested 50,000 deep answered 500: json.loads raised "
+        "RecursionError, which the webhook's body check did not catch. It is 400 now."
+    ),
+    "test_webhook_attacks.py::test_an_ack_from_another_users_number_changes_nothing_of_the_victims": (
+        "An ack posted by one user's own WAHA session, signed with its own key, moved another "
+        "user's delivery and counters: record_ack found the delivery by message id alone. An "
+        "ack now counts only from the session the message's campaign sends through."
+    ),
     "test_fault_matrix_runner.py::test_a_late_copy_of_the_first_event_does_not_restart_a_campaign_the_user_paused": (
         "The runner took Paused campaigns, so a late or duplicated first runner event restarted a "
         "campaign the user paused. It now takes only a Scheduled campaign that is due; resume "
