@@ -282,8 +282,8 @@ def test_linked_calls_in_sequence_answer_as_documented_and_never_5xx(
     FIGURES.detail(
         SUITE,
         "stateful steps along inferred links",
-        f"{sum(steps.values())} calls over {len(steps)} operations in {runs} runs",
+        f"{sum(steps.values())} calls over {len(steps)} operations in {runs} runs ({restarts} given up)",
     )
     assert not failures, "\n\n".join(failures[:10])
     assert len(steps) >= 10, steps
-    assert restarts < runs, "every run was given up as inconsistent"
+    assert sum(steps.values()) >= STATEFUL_SCENARIOS * STATEFUL_STEPS // 2, steps
