@@ -336,6 +336,12 @@ def test_another_users_ids_and_tokens_are_404_on_every_documented_route(
                     for token in alice.tokens.values():
                         answer = _request(bob, method, url, params={"nextToken": token})
                         findings.check(f"{name} {url} with A's token", answer, alice.secrets, {404})
+            if "nextToken" in query_params(operation) and params == ["campaign_id"]:
+                # B's own campaign with A's page tokens: refused, never a page of A's.
+                own = _fill(path, {"campaign_id": bob.ok("GET", "/campaigns")["items"][0]["id"]})
+                for token in alice.tokens.values():
+                    answer = _request(bob, method, own, params={"nextToken": token})
+                    findings.check(f"{name} (B's own) with A's token", answer, alice.secrets, {400})
             exercised.add(name)
         elif "nextToken" in query_params(operation) and method == "GET":
             own = _request(bob, method, path)
