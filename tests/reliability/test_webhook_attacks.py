@@ -683,7 +683,7 @@ def test_acks_out_of_order_and_repeated_five_times_never_go_backwards_and_count_
     )
 
 
-AT_ONCE = 4  # requests in flight at once: within the local HTTP server's listen backlog (5)
+AT_ONCE = 16  # webhooks in flight at once
 
 
 def _all_at_once(world: World, webhooks: list[Webhook]) -> list[int]:
