@@ -382,3 +382,34 @@ def test_a_campaign_known_by_its_session_id_alone_takes_acks_from_that_session_o
 
     assert ignored == (None, (0, 0))
     assert acks(campaign)[0] == "Delivered" and counts(campaign) == (1, 0)
+
+
+def test_a_captured_event_replayed_long_after_with_a_fresh_timestamp_header_is_401(
+    waha_api: FakeWaha, alice, build: Builder
+):
+    # The signature covers the body only: a body captured today, its event id forgotten
+    # after a week, could come back with a new X-Webhook-Timestamp. Its own timestamp
+    # (WAHA's envelope carries one) says how old the event is.
+    session_id, name = connect(alice, waha_api)
+    campaign, (first, *_) = sent_campaign(build, session_id, name)
+    url = waha_api.webhooks[-1]["url"]
+    week_ago_ms = int(time.time() * 1000) - 8 * 24 * 3600 * 1000
+    payload = {"id": first, "ack": 3, "ackName": "READ", "fromMe": True}
+    old = {
+        "id": "evt_old",
+        "timestamp": week_ago_ms,
+        "event": "message.ack",
+        "session": name,
+        "payload": payload,
+    }
+    raw = json.dumps(old).encode()
+
+    assert waha_api._post(url, _signed_headers(_key(name), raw), raw) == 401
+    assert acks(campaign)[0] is None and counts(campaign) == (0, 0)
+
+    # the same event, a few minutes old (a WAHA retry), is taken
+    fresh = {**old, "id": "evt_new", "timestamp": int(time.time() * 1000) - 4 * 60 * 1000}
+    raw = json.dumps(fresh).encode()
+    assert waha_api._post(url, _signed_headers(_key(name), raw), raw) == 200
+    assert acks(campaign)[0] == "Read"
+

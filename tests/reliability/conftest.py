@@ -61,15 +61,14 @@ ABOUT = {
 
 # Bugs the suite found and pins with strict xfail tests (they fail today; once fixed,
 # the xfail turns into an error that asks for the mark to go).
-KNOWN_BUGS: dict[str, str] = {
-    "test_fault_matrix_reads.py::test_an_ack_whose_reads_are_throttled_is_taken_once_when_waha_retries[GetItem]": (
-        "A webhook whose session read (GetItem) is throttled past the SDK's retries answers 500: "
-        "the signature check (api/webhooks.py) reads the session outside the handling that "
-        "turns a failed write into 409, and the README promises that nothing answers 5xx."
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 FIXED_BUGS = {
+    "test_fault_matrix_reads.py::test_an_ack_whose_reads_are_throttled_is_taken_once_when_waha_retries[GetItem]": (
+        "A webhook whose session read (GetItem) was throttled past the SDK's retries answered 500: "
+        "the signature check read the session outside the handling that turns a failed write "
+        "into 409. A read or write the webhook cannot make now is 409, and WAHA retries."
+    ),
     "test_webhook_attacks.py::test_a_malformed_body_is_400_when_signed_and_401_when_not[deeply nested]": (
         "A correctly signed webhook body nested 50,000 deep answered 500: json.loads raised "
         "RecursionError, which the webhook's body check did not catch. It is 400 now."

@@ -38,7 +38,6 @@ from tests.api_events import ApiClient
 from tests.builders import Builder
 from tests.fakewaha import FakeWaha
 from tests.reliability import invariants
-from tests.reliability.conftest import KNOWN_BUGS
 from tests.reliability.faults import (
     Clock,
     dynamodb_errors,
@@ -350,21 +349,7 @@ def _counts(campaign: Campaign) -> tuple[int, int, list[str | None]]:
     return int(fresh.delivered_count or 0), int(fresh.read_count or 0), acks
 
 
-THROTTLED_SESSION_READ = "test_fault_matrix_reads.py::test_an_ack_whose_reads_are_throttled_is_taken_once_when_waha_retries[GetItem]"
-
-
-@pytest.mark.parametrize(
-    "operation",
-    [
-        pytest.param(
-            "GetItem",
-            marks=pytest.mark.xfail(
-                strict=True, reason=KNOWN_BUGS.get(THROTTLED_SESSION_READ, "not a known bug")
-            ),
-        ),
-        "Query",
-    ],
-)
+@pytest.mark.parametrize("operation", ["GetItem", "Query"])
 def test_an_ack_whose_reads_are_throttled_is_taken_once_when_waha_retries(
     waha_api: FakeWaha, alice: ApiClient, build: Builder, operation: str
 ) -> None:

@@ -2,7 +2,8 @@
 
 Nothing of the body is read before its signature is checked: the session named in
 the URL gives the key, `X-Webhook-Hmac` must be the HMAC-SHA512 of the raw body with
-it (compared in constant time), and `X-Webhook-Timestamp` must be within 5 minutes.
+it (compared in constant time), `X-Webhook-Timestamp` must be within 5 minutes, and the
+event's own signed `timestamp`, when it has one, within a day.
 Then the event is acted on once (its id is recorded; WAHA retries):
 
 - `message.ack`: the delivery's ack moves forward, the campaign's counters follow; an
@@ -12,7 +13,7 @@ Then the event is acted on once (its id is recorded; WAHA retries):
   session's Running campaigns with what to do.
 - `message` from a contact: handed to the opt-out hook.
 
-Every answer is 2xx, 400 or 401 (409 when a write failed and WAHA should retry).
+Every answer is 2xx, 400 or 401 (409 when a read or write failed and WAHA should retry).
 Each refusal counts in `WebhookRejected` (the series the template's alarm watches)
 and in the series of its reason (`RejectReason`); acks count as `AckApplied`,
 `AckParked` or `AckIgnored`.
@@ -40,6 +41,9 @@ from campaigns.observability import count, count_by, logger
 from campaigns.sending.waha_sessions import phone_from_me_id
 
 MAX_AGE_MS = 5 * 60 * 1000
+# An event older than this is refused whatever its header says: well inside the week its
+# id is remembered (webhook_events.KEEP_SECONDS), well past WAHA's last retry.
+MAX_EVENT_AGE_MS = 24 * 3600 * 1000
 MAX_BODY_BYTES = 256 * 1024
 REJECTED_METRIC = "WebhookRejected"
 BAD_SIGNATURE = "Missing or bad webhook signature"
@@ -78,7 +82,7 @@ def receive(
         if raw is None:
             raise Refused(400, "Webhook body is not valid base64", RejectReason.MALFORMED_BODY)
         item = _verified(session_name, headers, raw, now)
-        event = _parsed(raw, item)
+        event = _parsed(raw, item, now)
     except Refused as exc:
         count_by(REJECTED_METRIC, "reason", exc.reason.value)
         logger.info(
@@ -86,7 +90,16 @@ def receive(
             extra={"status": exc.status, "reason": exc.message, "why": exc.reason.value},
         )
         return WebhookAnswer(exc.status, exc.message)
-    return _act_once(item, event, now)
+    except Exception:
+        # The session or its key could not be read (throttled, unreachable): nothing was
+        # taken; WAHA retries a 409.
+        logger.exception("WAHA webhook could not be checked")
+        return WebhookAnswer(409, "Could not check the event now; retry")
+    try:
+        return _act_once(item, event, now)
+    except Exception:
+        logger.exception("WAHA webhook could not be recorded", extra={"event": event["event"]})
+        return WebhookAnswer(409, "Could not record the event now; retry")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -124,7 +137,7 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _parsed(raw: bytes, item: WhatsAppSession) -> dict[str, Any]:
+def _parsed(raw: bytes, item: WhatsAppSession, now: datetime) -> dict[str, Any]:
     def malformed(message: str) -> Refused:
         return Refused(400, message, RejectReason.MALFORMED_BODY)
 
@@ -140,6 +153,13 @@ def _parsed(raw: bytes, item: WhatsAppSession) -> dict[str, Any]:
         raise malformed("Webhook event is for another session")
     if not isinstance(body.get("payload"), dict):
         raise malformed("Webhook event has no payload")
+    # The signature covers the body, not X-Webhook-Timestamp: a captured body could come
+    # back with a fresh header once its event id is forgotten. The envelope's own
+    # timestamp (signed) bounds how late an event, or WAHA's retry of it, is taken.
+    sent_ms = body.get("timestamp")
+    numeric = isinstance(sent_ms, int | float) and not isinstance(sent_ms, bool)
+    if numeric and now.timestamp() * 1000 - sent_ms > MAX_EVENT_AGE_MS:
+        raise Refused(401, "Webhook event is too old", RejectReason.STALE_TIMESTAMP)
     return body
 
 
