@@ -50,7 +50,7 @@ AUTH_ROUTES = frozenset({"/local-auth/authorize", "/local-auth/token", "/local-a
 CONFIG_PATH = "/config.json"
 API_TIMEOUT_MS = 29_000  # the API function's timeout in template.yaml
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-CORS_ALLOW_METHODS = "GET,POST,DELETE,OPTIONS"
+CORS_ALLOW_METHODS = "GET,POST,PATCH,DELETE,OPTIONS"
 CORS_ALLOW_HEADERS = "authorization,content-type"
 CORS_MAX_AGE = "600"
 

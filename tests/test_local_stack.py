@@ -636,3 +636,23 @@ def test_make_dev_serves_and_stops_cleanly_on_ctrl_c() -> None:
     assert process.returncode == 0, output
     assert "Local stack stopped" in output
     assert "GET /campaigns 401" in output
+
+
+def test_the_local_preflight_allows_the_methods_the_deployed_api_allows(start_stack) -> None:
+    from devstack.tables import load_template
+
+    api = next(
+        r for r in load_template()["Resources"].values() if r.get("Type") == "AWS::Serverless::HttpApi"
+    )
+    allowed = api["Properties"]["CorsConfiguration"]["AllowMethods"]
+    stack = start_stack()
+
+    answer = requests.options(
+        f"{stack.base_url}/whatsapp-sessions/wa-1",
+        headers={"Origin": "http://localhost:8080", "Access-Control-Request-Method": "PATCH"},
+        timeout=5,
+    )
+
+    assert answer.status_code in (200, 204)
+    local = answer.headers["Access-Control-Allow-Methods"].split(",")
+    assert set(local) == set(allowed)
