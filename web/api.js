@@ -93,7 +93,8 @@ function fallbackMessage(response) {
  * @param {{ getBaseUrl: () => string, getToken: () => string }} options
  */
 export function createApi({ getBaseUrl, getToken }) {
-  async function request(method, path, { query, body } = {}) {
+  /** `body` is sent as JSON; `text` as it is, with `contentType` (e.g. a CSV). */
+  async function request(method, path, { query, body, text, contentType = "text/plain" } = {}) {
     const base = normaliseBaseUrl(getBaseUrl());
     let url = `${base}${path}`;
     if (query) {
@@ -109,6 +110,7 @@ export function createApi({ getBaseUrl, getToken }) {
     const token = getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (text !== undefined) headers["Content-Type"] = contentType;
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
@@ -117,7 +119,7 @@ export function createApi({ getBaseUrl, getToken }) {
       response = await fetch(url, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: text !== undefined ? text : body === undefined ? undefined : JSON.stringify(body),
         signal: controller.signal,
         credentials: "omit",
         cache: "no-store",

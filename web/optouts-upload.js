@@ -20,7 +20,12 @@ export async function addOptOuts(api, entries, { country = "", leaveOutRefused =
     let pending = part;
     while (pending.length > 0) {
       try {
-        const answer = await api.request("POST", "/opt-outs", { query, body: { phoneNumbers: pending.map((entry) => entry.value) } });
+        const numbers = pending.map((entry) => entry.value);
+        // A file's numbers go as CSV, so the list records them as imported; typed ones as JSON.
+        const payload = leaveOutRefused
+          ? { text: csvOfNumbers(numbers), contentType: "text/csv" }
+          : { body: { phoneNumbers: numbers } };
+        const answer = await api.request("POST", "/opt-outs", { query, ...payload });
         result.added += Array.isArray(answer?.added) ? answer.added.length : 0;
         result.already += Array.isArray(answer?.alreadyOptedOut) ? answer.alreadyOptedOut.length : 0;
         break;
@@ -39,4 +44,10 @@ export async function addOptOuts(api, entries, { country = "", leaveOutRefused =
     }
   }
   return result;
+}
+
+/** Numbers as a CSV with a `phoneNumber` header, each cell quoted (row i is number i). */
+export function csvOfNumbers(numbers) {
+  const cell = (value) => `"${String(value).replaceAll('"', '""')}"`;
+  return ["phoneNumber", ...numbers.map(cell)].join("\r\n") + "\r\n";
 }

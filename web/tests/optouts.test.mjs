@@ -109,3 +109,16 @@ test("a refused number is shown with where it came from and what was written", (
   assert.equal(refusedText("Line 4", "12ab", "not a phone number"), 'Line 4 ("12ab"): not a phone number');
   assert.equal(refusedText("Line 2", "", "has 2 values"), "Line 2: has 2 values");
 });
+
+test("a file's numbers are sent as a CSV whose row i is number i, quotes escaped", async () => {
+  const { csvOfNumbers, addOptOuts } = await import("../optouts-upload.js");
+  assert.equal(csvOfNumbers(["+34 600", 'a"b']), 'phoneNumber\r\n"+34 600"\r\n"a""b"\r\n');
+
+  const calls = [];
+  const api = { request: async (method, path, options) => { calls.push(options); return { added: ["x"] }; } };
+  await addOptOuts(api, [{ value: "+34600000001", where: "line 1" }], { leaveOutRefused: true });
+  await addOptOuts(api, [{ value: "+34600000002", where: "1" }]);
+  assert.equal(calls[0].contentType, "text/csv");
+  assert.equal(calls[0].text, 'phoneNumber\r\n"+34600000001"\r\n');
+  assert.deepEqual(calls[1].body, { phoneNumbers: ["+34600000002"] });
+});
