@@ -34,7 +34,9 @@ ABOUT = {
         "A simulated month on a fake clock: campaigns on shared WhatsApp numbers with "
         "overlapping schedules, send windows in several time zones across a daylight-saving "
         "change, opt-outs arriving mid-run, duplicated and crashed invocations; checked against "
-        "what the fake WAHA received."
+        "what the fake WAHA received. Cases are the campaigns run (five through the month, two "
+        "more through a day on one number with WAHA often slow); faults are the runner "
+        "invocations duplicated, crashed or lost."
     ),
     "webhooks": (
         "Signed WAHA webhooks over HTTP: wrong, missing, truncated and replayed signatures, "

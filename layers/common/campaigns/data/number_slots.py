@@ -19,6 +19,7 @@ from campaigns.domain.number_pacing import (
     NumberState,
     after_send,
     decide,
+    moved_later,
     sent_in_last_day,
 )
 from campaigns.timeutil import parse_iso, to_iso
@@ -108,6 +109,21 @@ class NumberSlots:
                 self._write(item, state)  # best effort: being remembered only makes turns fairer
             return decision
         return Decision(False, now, "The WhatsApp number is busy; trying again")
+
+    def move_later(self, session_name: str, campaign_id: str, send_at: datetime) -> bool:
+        """Move this campaign's turn, still the number's last, later to `send_at` (its
+        send is late): True when it may go out now; False when another campaign's turn
+        was taken since (the send must wait for it)."""
+        for _ in range(ATTEMPTS):
+            item = self._known.pop(session_name, None) or self._read(session_name)
+            if item is None:
+                return True
+            state = moved_later(_state(item), campaign_id, send_at)
+            if state is None:
+                return False
+            if self._write(item, state):
+                return True
+        return False
 
     @staticmethod
     def _read(session_name: str) -> WhatsAppSession | None:

@@ -13,7 +13,7 @@ wait up to an hour longer than strictly needed at the limit, never go over it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 HOUR = timedelta(hours=1)
@@ -95,3 +95,21 @@ def after_send(
     hourly[key] = hourly.get(key, 0) + 1
     waiting = {c: t for c, t in state.waiting.items() if c != campaign_id and t > now - WAITER_MEMORY}
     return NumberState(send_at, min_gap_ms, campaign_id, hourly, waiting)
+
+
+def moved_later(state: NumberState, campaign_id: str, send_at: datetime) -> NumberState | None:
+    """The state once the number's last turn, `campaign_id`'s, moves later to `send_at`
+    (its send is late: the calls before it took longer than its turn allowed); None when
+    the last turn is another campaign's, taken since (then the send must wait for it)."""
+    if state.last_campaign_id != campaign_id or state.last_send_at is None:
+        return None
+    if send_at <= state.last_send_at:
+        return state
+    hourly = dict(state.hourly)
+    old, new = hour_key(state.last_send_at), hour_key(send_at)
+    if old != new and hourly.get(old):
+        hourly[old] -= 1
+        if not hourly[old]:
+            del hourly[old]
+        hourly[new] = hourly.get(new, 0) + 1
+    return replace(state, last_send_at=send_at, hourly=hourly)

@@ -48,6 +48,8 @@ class RunEndings:
             if not_sent.message_id:
                 run.campaign.pending_message_id = not_sent.message_id
                 run.campaign.pending_message_index = index
+        if not_sent.retake_turn:
+            return None  # the same contact, after the number's turn is taken again
         if not_sent.transient:
             return self.ride_out(run, not_sent.reason)
         return self.pause(run, not_sent.reason)

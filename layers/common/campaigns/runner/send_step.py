@@ -20,6 +20,7 @@ from campaigns.domain.outcomes import Outcome
 from campaigns.domain.personalise import render_message
 from campaigns.domain.statuses import DeliveryStatus
 from campaigns.runner.media import RunMedia
+from campaigns.runner.turns import LATE_FOR_TURN, NumberTurn
 from campaigns.sending.pacing import Pacer
 from campaigns.sending.sender import (
     ContactRejected,
@@ -30,6 +31,7 @@ from campaigns.sending.sender import (
     SendNotAttempted,
     SendOutcomeUnknown,
     SendPlan,
+    SendTooLate,
     SendUnconfirmed,
 )
 
@@ -50,6 +52,8 @@ class NotSent:
     transient: bool = False  # WAHA down or restarting: wait and try again
     # An unconfirmed send's id: the contact is sent again with it, never with another.
     message_id: str | None = None
+    # The calls before the send overran the number's turn: take the turn again.
+    retake_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class SendStep:
         self.monotonic = monotonic
         self.opted_out = opted_out
         self.media = RunMedia()  # a runner (and so this step) serves one invocation
+        self.turn = NumberTurn(monotonic)  # the number's turn for the next send (runner/waits.py)
 
     def typing_for(self, message: Message, contact: Contact) -> int:
         return typing_ms(message.text_for(contact)) if message.plan.typing else 0
@@ -115,11 +120,15 @@ class SendStep:
             text = message.text_for(contact)
             if message.plan.typing:
                 self._type(message.session, phone, typing_ms(text))
+            if self.turn.overran():
+                return NotSent(LATE_FOR_TURN, retake_turn=True)
             return self._deliver(message, contact, text, pacer, check_s, message_id)
         except ContactRejected as exc:
             return Outcome(DeliveryStatus.FAILED, error=exc.reason)
         except SendOutcomeUnknown as exc:
             return Outcome(DeliveryStatus.UNKNOWN, error=exc.reason)
+        except SendTooLate:
+            return NotSent(LATE_FOR_TURN, retake_turn=True)
         except SendUnconfirmed as exc:
             return NotSent(exc.reason, transient=True, message_id=exc.message_id)
         except SendDeferred as exc:
@@ -144,6 +153,7 @@ class SendStep:
             media=None if message.media is None else self.media.link(message.media),
             idempotency_key=f"{message.campaign_id}:{int(contact.index)}",
             message_id=message_id,
+            on_time=self.turn.on_time,
         )
         try:
             result = self.sender.send(outgoing)
@@ -154,6 +164,7 @@ class SendStep:
         # went out late, so the next one waits its full gap after it.
         lag = result.delivery_lag_s
         pacer.sent(started if lag is None else self.monotonic() - lag, check_s + result.prepared_s)
+        self.turn.sent(started + result.prepared_s if lag is None else self.monotonic() - lag)
         return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
 
     def _type(self, session: str, phone: str, typing: int) -> None:

@@ -24,13 +24,13 @@ from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunResult
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import SendStep
+from campaigns.runner.turns import MOVED_TURN_S, TURN_ROOM_S
 
 WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 # Short waits for the number's turn slept here before the run parks instead.
 NUMBER_TURN_TRIES = 20
-# Room for what happens between taking the number's slot and the send (the claim and the
-# opt-out read, a slow WAHA): the next campaign on the number waits this much longer.
-SLOT_ALLOWANCE_S = 1.0
+# The room a number's turn keeps beyond the calls it reserves for.
+SLOT_ALLOWANCE_S = TURN_ROOM_S
 
 
 def send_window_of(campaign: Campaign) -> SendWindow | None:
@@ -96,27 +96,44 @@ class Waits:
 
     def free_now(self, run: Run, contact: Contact) -> bool:
         """Inside the send window, and the number's slot for `contact` taken, at once (no
-        waiting here): its claim may be merged into the previous record."""
-        assert run.message is not None
+        waiting here for the number; the pacing wait, at most a second, comes first): its
+        claim may be merged into the previous record."""
+        assert run.message is not None and run.pacer is not None
         now = self.clock()
         window = send_window_of(run.campaign)
         if window is not None and not window.is_open(now):
             return False
-        return self._take_slot(run, contact, now).granted
+        return self._take_slot(run, contact, now, run.pacer.wait_ms()).granted
 
-    def _take_slot(self, run: Run, contact: Contact, now: datetime) -> Decision:
-        """The number's slot for a send that reaches WAHA between `typing` (at the
-        earliest) and `typing` plus everything done before it (at the latest: the claim,
-        the opt-out read, the number check and the message id, as the pacer measured
-        them, and an allowance for the DynamoDB requests). Judged at the earliest and
-        recorded at the latest, the gap WhatsApp sees is never under the number's gap."""
+    def _take_slot(self, run: Run, contact: Contact, now: datetime, after_ms: int = 0) -> Decision:
+        """The number's slot for a send that reaches WAHA after `after_ms` and its typing
+        (at the earliest) and, at the latest, after everything done before it too: the
+        claim, the opt-out read, the number check and the message id, reserved for at
+        the slowest they took lately, with room (`campaigns.runner.turns`). Judged at the
+        earliest and recorded at the latest, the gap WhatsApp sees is never under the
+        number's gap; a send whose calls overrun the reservation takes the turn again."""
         assert run.message is not None and run.pacer is not None
-        typing = timedelta(milliseconds=self.step.typing_for(run.message, contact))
-        latest = typing + timedelta(seconds=run.pacer.lead_s + SLOT_ALLOWANCE_S)
+        turn, taken = self.step.turn, self.step.monotonic()
+        typing_ms = self.step.typing_for(run.message, contact)
+        earliest = timedelta(milliseconds=after_ms + typing_ms)
+        latest = earliest + timedelta(seconds=turn.reserved_s(run.pacer.lead_s))
         min_gap_ms = int(run.campaign.min_delay_ms or 0)
-        return self.slots.take(
-            run.message.session, run.campaign.id, min_gap_ms, now + latest, now, sends_from=now + typing
+        decision = self.slots.take(
+            run.message.session, run.campaign.id, min_gap_ms, now + latest, now, sends_from=now + earliest
         )
+        if decision.granted:
+            turn.hold(
+                taken, after_ms / 1000, typing_ms / 1000, latest.total_seconds(), lambda: self._move(run)
+            )
+        else:
+            turn.drop()
+        return decision
+
+    def _move(self, run: Run) -> bool:
+        """Move this run's late turn, if still the number's last, to just after now."""
+        assert run.message is not None
+        send_at = self.clock() + timedelta(seconds=MOVED_TURN_S)
+        return self.slots.move_later(run.message.session, run.campaign.id, send_at)
 
     def _number_turn(self, run: Run, contact: Contact) -> RunResult | None:
         """The number's turn: per-number pacing and its daily limit, across campaigns."""

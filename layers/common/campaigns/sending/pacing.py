@@ -33,7 +33,8 @@ class Pacer:
     # checks the number and the sender asks WAHA for a message id: the wait ends that
     # much earlier, so WhatsApp sees the configured gap, not the gap plus those round
     # trips. The smallest recent measurement is used, so one slow call cannot shorten
-    # the next gap; the send's own retries and backoff are never part of it.
+    # the next gap; the send's own retries and backoff are never part of it. It never
+    # ends the wait before the minimum gap.
     leads: deque[float] = field(default_factory=lambda: deque(maxlen=5))
 
     # A continuation's planned moment for the next send (monotonic), replacing the
@@ -78,8 +79,10 @@ class Pacer:
             return max(0, math.ceil((self.planned - self.monotonic()) * 1000))
         if self.last_send is None:
             return 0
-        due = self.last_send + self.delay_ms / 1000 - self.lead_s
-        return max(0, math.ceil((due - self.monotonic()) * 1000))
+        # The lead only takes from the part of the drawn gap above the minimum: calls
+        # faster this time than the ones measured must not bring the send under it.
+        gap_s = max(self.delay_ms / 1000 - self.lead_s, self.min_delay_ms / 1000)
+        return max(0, math.ceil((self.last_send + gap_s - self.monotonic()) * 1000))
 
     def whole_seconds_wait(self) -> int:
         """The wait, in whole seconds, for a continuation delayed outside Lambda (a queue

@@ -16,12 +16,16 @@ exceptions, chosen by what the runner must do next:
 - `SendOutcomeUnknown`: the request may have reached WhatsApp (a timeout after the
   request was written, a gateway error). The contact is recorded `Unknown` and is
   never resent automatically; the campaign is `Paused`.
+- `SendTooLate` (a `SendNotAttempted`): nothing was sent because the message was
+  ready only after its turn on the WhatsApp number was over (`OutgoingMessage.on_time`,
+  asked just before the delivering request). The runner takes the turn again.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from campaigns.observability import logger
@@ -46,6 +50,9 @@ class OutgoingMessage:
     # A pre-generated id an earlier, unconfirmed attempt used: sending again with it
     # cannot deliver twice (WAHA and WhatsApp deduplicate on it).
     message_id: str | None = None
+    # Asked just before the delivering request, after any call that prepares it: False
+    # when the message may no longer go out now (its turn on the number is over).
+    on_time: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,16 @@ class SendUnconfirmed(SendDeferred):
     def __init__(self, reason: str, message_id: str) -> None:
         super().__init__(reason)
         self.message_id = message_id
+
+
+class SendTooLate(SendNotAttempted):
+    """Nothing went out: the message was ready only after its turn on the number was over."""
+
+
+def require_on_time(message: OutgoingMessage) -> None:
+    """Raise SendTooLate when the message may no longer go out now."""
+    if message.on_time is not None and not message.on_time():
+        raise SendTooLate("Not sent: its turn on the WhatsApp number was over before it was ready")
 
 
 class SendOutcomeUnknown(SendError):

@@ -26,6 +26,7 @@ from campaigns.sending.sender import (
     SendResult,
     SendUnconfirmed,
     SessionState,
+    require_on_time,
 )
 from campaigns.sending.waha_client import (
     UNKNOWN_STATUS,
@@ -214,6 +215,7 @@ class WahaSender:
         if message.media is None:
             pre_id = message.message_id or self.client.new_message_id(session)
             prepared_s = time.monotonic() - called
+            require_on_time(message)
             try:
                 body = self.client.send_text(
                     session, chat_id, message.text, link_preview=self.link_preview, message_id=pre_id
@@ -225,6 +227,7 @@ class WahaSender:
                 raise SendUnconfirmed(exc.reason, pre_id) from None
         else:
             prepared_s = time.monotonic() - called
+            require_on_time(message)
             body = self.client.send_media(session, chat_id, message.media, caption=message.text)
         started = self.client.last_attempt_started()
         lag = None if started is None else max(0.0, time.monotonic() - started)

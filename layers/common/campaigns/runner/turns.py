@@ -1,0 +1,89 @@
+"""The WhatsApp number's turn held for the next send, between taking it and the send.
+
+A turn is recorded on the number as the latest moment its message can go out (the
+other campaigns on the number count their gap from there): the moment it was taken,
+plus the typing, plus the calls made before the delivering request (the claim, the
+opt-out read, the number check, the message id), plus room. Those calls are
+reserved for at the slowest they took in this invocation, so a campaign's turns are
+recorded at the same offset or a later one, never an earlier one (its own next turn
+is never held back by a smaller reservation).
+
+When the calls overrun the reservation anyway (a slow WAHA), the message must not go
+out later than recorded: the send step asks before its last call, and the sender
+again just before the delivering request (`OutgoingMessage.on_time`). A late turn
+that is still the number's last is moved to now (one conditional write) and the
+send goes on; if another campaign's turn was taken since, the send gives the contact
+back and takes the number's turn again, after that one. The overrun counts toward
+the next reservation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# A turn's room beyond the reserved calls.
+TURN_ROOM_S = 1.0
+# A late turn moved to now is recorded this much later (what is left before the request).
+MOVED_TURN_S = 0.5
+LATE_FOR_TURN = "The calls before the send took longer than the number's turn allowed; taking the turn again"
+
+
+@dataclass
+class NumberTurn:
+    monotonic: Callable[[], float] = time.monotonic
+    # The longest from taking a turn to the delivering request, typing left out.
+    calls: float | None = None
+    taken: float | None = None
+    typing_s: float = 0.0
+    send_by: float | None = None
+    # Moves the turn, if still the number's last, to MOVED_TURN_S from now: True if moved.
+    move_later: Callable[[], bool] | None = None
+
+    def reserved_s(self, measured_lead_s: float) -> float:
+        """The calls a turn reserves for: the slowest so far (before any send: what the
+        pacer measured), plus the room."""
+        return max(measured_lead_s, self.calls or 0.0) + TURN_ROOM_S
+
+    def hold(
+        self, at: float, after_s: float, typing_s: float, latest_s: float, move_later: Callable[[], bool]
+    ) -> None:
+        """A turn taken at `at` (monotonic) for a send `after_s` later (a short pacing
+        wait first), recorded on the number `latest_s` after `at`."""
+        self.taken = at + after_s
+        self.typing_s = typing_s
+        self.send_by = at + latest_s
+        self.move_later = move_later
+
+    def drop(self) -> None:
+        self.taken = self.send_by = self.move_later = None
+
+    def overran(self) -> bool:
+        """Just before the delivering request: True when the send would go out after its
+        turn and the turn could not be moved (another campaign's came since); the turn
+        is then dropped."""
+        if self.send_by is None:
+            return False
+        now = self.monotonic()
+        if now <= self.send_by:
+            return False
+        self._note(now)
+        if self.move_later is not None and self.move_later():
+            self.send_by = now + MOVED_TURN_S
+            return False
+        self.drop()
+        return True
+
+    def on_time(self) -> bool:
+        """Asked by the sender just before the delivering request, after it prepared it."""
+        return not self.overran()
+
+    def sent(self, request_started: float) -> None:
+        if self.taken is not None:
+            self._note(request_started)
+        self.drop()
+
+    def _note(self, at: float) -> None:
+        if self.taken is not None:
+            self.calls = max(self.calls or 0.0, at - self.taken - self.typing_s)
