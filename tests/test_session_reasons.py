@@ -166,3 +166,21 @@ def test_a_campaign_resumed_on_a_deleted_number_names_it_and_never_another_users
     for shown in (reason, other):
         assert "Bob" not in shown
         assert_names_the_number_only(shown, waha_api, name)
+
+
+def test_a_number_lost_in_the_middle_of_a_chunk_is_named_by_label_and_phone(
+    waha_api: FakeWaha, alice, build: Builder
+):
+    # The session check before the chunk passes; WAHA then refuses a send (the session
+    # stopped), and the reason comes from the WAHA client's error, which knows only the
+    # generated name.
+    session_id, name = paired_number(alice, waha_api)
+    campaign = on_session(build, session_id, name, CampaignStatus.SCHEDULED)
+    waha_api.drop_after(1, session=name, status="FAILED")
+
+    result = Harness(sender=build_sender()).run(campaign.id)
+
+    assert result is RunResult.PAUSED
+    reason = reload(campaign).pause_reason
+    assert reason is not None and "'Shop' (+34600000009)" in reason, reason
+    assert_names_the_number_only(reason, waha_api, name)

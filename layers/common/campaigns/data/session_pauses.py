@@ -12,6 +12,7 @@ host or port.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -90,6 +91,17 @@ def session_not_working_reason(waha_name: str, status: str, detail: str | None) 
     session = f"WhatsApp session {words}" if words else "The campaign's WhatsApp session"
     reason = f"{session} is {status}, not WORKING"
     return f"{reason}: {detail}" if detail else reason
+
+
+def named_for_user(reason: str, waha_name: str | None) -> str:
+    """`reason` with the WAHA session name a lower layer put in it (`'wcr-...'`) replaced
+    by how the user knows the number. Read only on the way to a pause."""
+    if not waha_name or waha_name not in reason:
+        return reason
+    words = number_words(_read(waha_name))
+    if words is None:
+        words = "of this campaign" if sessions.is_generated(waha_name) else f"'{waha_name}'"
+    return re.sub(f"'?{re.escape(waha_name)}'?", lambda _match: words, reason)
 
 
 def campaigns_on_session(

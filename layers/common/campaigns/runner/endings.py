@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from campaigns.config import Settings
 from campaigns.data.run_writes import Wait
+from campaigns.data.session_pauses import named_for_user
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost
 from campaigns.invoker import MAX_DELAY_S, RunnerInvoker, runner_event
@@ -96,6 +97,8 @@ class RunEndings:
         return RunResult.FAILED
 
     def pause(self, run: Run, reason: str) -> RunResult:
+        # The WAHA client's errors name the session as WAHA knows it; the user knows a label.
+        reason = named_for_user(reason, run.campaign.waha_session)
         if self.store.run.pause(run.campaign.id, run.token, reason, self.clock()):
             logger.warning("Campaign paused", extra={"pause_reason": reason})
             return RunResult.PAUSED
