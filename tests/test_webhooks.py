@@ -413,3 +413,22 @@ def test_a_captured_event_replayed_long_after_with_a_fresh_timestamp_header_is_4
     assert waha_api._post(url, _signed_headers(_key(name), raw), raw) == 200
     assert acks(campaign)[0] == "Read"
 
+
+def test_an_ack_that_loses_its_condition_every_time_is_409_and_taken_when_waha_retries(
+    waha_api: FakeWaha, alice, build: Builder, monkeypatch
+):
+    # Under heavy ack traffic for one delivery, its conditional transaction can lose five
+    # times in a row; the ack must then be retried by WAHA, not answered 200 and lost.
+    from campaigns.data import acks as stored_acks
+
+    session_id, name = connect(alice, waha_api)
+    campaign, (first, *_) = sent_campaign(build, session_id, name)
+    original = stored_acks._move
+    monkeypatch.setattr(stored_acks, "_move", lambda *args: False)
+
+    assert waha_api.ack(name, first, "READ", event_id="evt_contended") == 409
+    assert acks(campaign)[0] is None and counts(campaign) == (0, 0)
+
+    monkeypatch.setattr(stored_acks, "_move", original)
+    assert waha_api.replay() == 200  # WAHA's retry of the same event is not "already handled"
+    assert acks(campaign)[0] == "Read" and counts(campaign) == (1, 1)

@@ -26,6 +26,7 @@ from campaigns.data import webhook_events
 from campaigns.data.campaign_writes import conditional_failure
 from campaigns.data.models import Campaign, Delivery
 from campaigns.domain.acks import Ack, counts_added
+from campaigns.domain.errors import StoreConflict
 from campaigns.domain.statuses import DeliveryStatus
 from campaigns.observability import logger
 
@@ -72,7 +73,9 @@ def record_ack(message_id: str, ack: Ack, session: str, session_id: str | None) 
             return AckResult(found=True)
         if _move(delivery, before, ack):
             return AckResult(found=True, moved=True)
-    return AckResult(found=True)
+    # Lost the condition every time (other acks of this delivery meanwhile): not taken,
+    # so that WAHA retries it (the webhook answers 409) or the next tick tries it again.
+    raise StoreConflict("The delivery's ack kept changing; try again")
 
 
 def _sent_through(campaign_id: str, session: str, session_id: str | None) -> bool:
