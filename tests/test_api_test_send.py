@@ -310,3 +310,38 @@ def test_a_test_counts_in_the_numbers_daily_limit(build, alice, sender):
     assert [a.status for a in answers] == [202, 202, 409]
     assert "daily limit of 2" in answers[-1].message
     assert len(sender.sent) == 2
+
+
+def test_a_test_not_ready_before_its_turn_on_the_number_is_over_is_not_sent(build, alice, monkeypatch):
+    import time
+
+    from campaigns.sending.sender import SendResult, require_on_time
+
+    class SlowToPrepare:
+        """Like the WAHA sender: its preparing calls (a number check, a message id) take
+        time, then it asks whether the message may still go out."""
+
+        sent: list = []
+
+        def send(self, message):
+            time.sleep(0.2)
+            require_on_time(message)
+            self.sent.append(message)
+            return SendResult(message_id="id-1")
+
+    slow = SlowToPrepare()
+    monkeypatch.setattr(test_sends, "build_sender", lambda: slow)
+    monkeypatch.setattr(test_sends, "TEST_TURN_S", 0.05)
+    campaign = a_campaign(build)
+
+    answer = alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"})
+
+    assert answer.status == 409 and "turn" in answer.message
+    assert slow.sent == []
+    # the day's quota was given back; with time to spare the test goes out
+    monkeypatch.setattr(test_sends, "TEST_TURN_S", 5.0)
+    sent = alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"})
+    assert sent.status == 202 and sent.json["sentToday"] == 1
+    # the turn was recorded on the number at the latest the test could go out
+    number = WhatsAppSession.get("default")
+    assert number.number_last_send_at > utcnow() + timedelta(seconds=4)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from campaigns.api.models import SendTestOut
 from campaigns.config import settings
@@ -53,8 +54,12 @@ from campaigns.sending.sender import (
 from campaigns.timeutil import utcnow
 
 TEST_SENDS_PER_DAY = 10
-# A wait for the number this short is spent inside the request rather than refused.
-SHORT_WAIT_S = 2.0
+# A test's turn on the number: recorded this long after it is taken; a message not ready
+# by then (a slow WAHA) is not sent.
+TEST_TURN_S = 4.0
+# A wait for the number this short (a message just sent, recorded at the latest it could
+# go out) is spent inside the request rather than refused.
+SHORT_WAIT_S = TEST_TURN_S + 0.5
 _ADDRESS = re.compile(
     r"\b[a-z][a-z0-9+.-]*://\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b|\blocalhost(?::\d+)?\b", re.I
 )
@@ -73,10 +78,12 @@ def send_test(
     day = now.date().isoformat()
     used = test_sends.take(campaign.id, user_id, day, TEST_SENDS_PER_DAY)
     try:
-        _take_number_slot(campaign, message.session, now)
+        send_by = _take_number_slot(campaign, message.session, now)
     except WrongState:
         test_sends.give_back(campaign.id, day)
         raise
+    # Never later than the turn recorded on the number (a slow WAHA): nothing goes out then.
+    message = replace(message, on_time=lambda: time.monotonic() <= send_by)
     try:
         result = (sender or build_sender()).send(message)
     except SendUnconfirmed as exc:  # it may have gone out: it stays counted
@@ -121,18 +128,26 @@ def _refuse_inside_pacing(campaign: Campaign, now: datetime) -> None:
         )
 
 
-def _take_number_slot(campaign: Campaign, session: str, now: datetime) -> None:
-    """The number's gap and daily limit hold for a test as for any send through it."""
+def _take_number_slot(campaign: Campaign, session: str, now: datetime) -> float:
+    """The number's gap and daily limit hold for a test as for any send through it. The
+    turn is judged now and recorded TEST_TURN_S later, the latest the message may go
+    out; returns that moment (monotonic)."""
     slots, gap_ms = NumberSlots(), int(campaign.min_delay_ms or 0)
-    decision = slots.take(session, f"{campaign.id}:test", gap_ms, now, now, wait_turn=False)
+
+    def take(at: datetime):
+        latest = at + timedelta(seconds=TEST_TURN_S)
+        return slots.take(session, f"{campaign.id}:test", gap_ms, latest, at, sends_from=at, wait_turn=False)
+
+    taken = time.monotonic()
+    decision = take(now)
     wait_s = ((decision.not_before or now) - now).total_seconds()
     if not decision.granted and 0 <= wait_s <= SHORT_WAIT_S:
         # A send just recorded (at the latest it could reach WhatsApp): wait it out here.
         time.sleep(wait_s)
-        later = utcnow()
-        decision = slots.take(session, f"{campaign.id}:test", gap_ms, later, later, wait_turn=False)
+        taken = time.monotonic()
+        decision = take(utcnow())
     if decision.granted:
-        return
+        return taken + TEST_TURN_S
     wait_ms = max(0, int(((decision.not_before or now) - now).total_seconds() * 1000)) + 1
     raise WrongState(
         f"{decision.reason or 'The WhatsApp number is busy'}: a test must wait {wait_ms / 1000:.1f} s; "
