@@ -153,4 +153,9 @@ def test_the_retry_keeps_the_opt_out_footer_and_the_send_window(build, alice, fo
     retry = alice.post(f"/campaigns/{source.id}/retry", {"statuses": ["Failed"]}).json
 
     assert retry["optOutFooter"] is footer
-    assert retry["sendWindow"] == {"start": "09:00", "end": "20:00", "timeZone": "Europe/Madrid", "days": None}
+    assert retry["sendWindow"] == {
+        "start": "09:00",
+        "end": "20:00",
+        "timeZone": "Europe/Madrid",
+        "days": None,
+    }
