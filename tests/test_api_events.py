@@ -42,6 +42,8 @@ EXPECTED_STATUS = {
     "api-get-message-templates.json": 200,
     "api-create-media-item.json": 201,
     "api-get-media-items.json": 200,
+    # No MEDIA_BUCKET here (as `sam local invoke` without one): uploads are off.
+    "api-create-media-upload.json": 409,
     "api-create-whatsapp-session.json": 201,
     "api-get-whatsapp-sessions.json": 200,
     "api-get-whatsapp-session.json": 200,
