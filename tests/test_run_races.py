@@ -67,7 +67,7 @@ def test_a_throttled_claim_after_a_users_pause_keeps_the_campaign_paused(build):
     with dynamodb_fault("UpdateItem", after=5, code=THROTTLED):
         result = harness.run(campaign.id)
 
-    assert result is RunResult.FAILED  # this invocation failed, and knew it no longer held the run
+    assert result is RunResult.FAILED  # this invocation failed, and changed nothing
     after = reload(campaign)
     assert after.status == "Paused" and after.pause_reason == PAUSED_BY_USER
     assert after.failure_reason is None

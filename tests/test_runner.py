@@ -11,9 +11,10 @@ import pytest
 
 from campaigns.data.store import CampaignStore
 from campaigns.domain.statuses import CampaignStatus
-from campaigns.invoker import runner_event
+from campaigns.invoker import RecordingInvoker, runner_event
 from campaigns.runner.contacts import ContactCursor
 from campaigns.runner.service import GENERIC_FAILURE, RunResult
+from campaigns.schedule.tick import ScheduleTick
 from campaigns.sending.sender import DryRunSender, Media, OutgoingMessage
 from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
@@ -202,8 +203,9 @@ def test_an_internal_error_mid_loop_marks_the_campaign_failed(build):
     campaign = build.campaign(5)
     harness = Harness()
 
-    # The third contact's record hits a DynamoDB error that is not a lost condition.
-    with dynamodb_fault("TransactWriteItems", after=2):
+    # The third contact's record hits a DynamoDB error that is neither a lost condition
+    # nor a "not now" (throttling, a 500): a request DynamoDB refuses.
+    with dynamodb_fault("TransactWriteItems", after=2, code="ValidationException"):
         result = harness.run(campaign.id)
 
     assert result is RunResult.FAILED
@@ -217,11 +219,35 @@ def test_an_internal_error_mid_loop_marks_the_campaign_failed(build):
     assert len(harness.sender.sent) == 3
 
 
+@pytest.mark.parametrize("code", ["InternalServerError", "ProvisionedThroughputExceededException"])
+def test_dynamodb_unavailable_mid_loop_leaves_the_run_to_the_schedule_never_failed(build, code):
+    campaign = build.campaign(5)
+    harness = Harness()
+
+    # The third contact's record fails past the SDK's retries: DynamoDB says "not now".
+    with dynamodb_fault("TransactWriteItems", after=2, code=code, times=20):
+        result = harness.run(campaign.id)
+
+    assert result is RunResult.FAILED  # this invocation; not the campaign
+    stalled = reload(campaign)
+    assert stalled.status == "Running" and stalled.failure_reason is None
+    assert stalled.in_flight_index == 2  # sent, not recorded: kept for the takeover
+    # When the lease ends the schedule takes the run over: the contact in flight is
+    # Unknown (it may have gone out), never resent, and the rest are sent.
+    invoker = RecordingInvoker()
+    later = utcnow() + timedelta(seconds=runner_settings().lease_seconds + 1)
+    assert ScheduleTick(CampaignStore(), invoker, runner_settings()).run(later).taken_over == [campaign.id]
+    (event,) = invoker.pop_all()
+    assert harness.run(event["campaignId"], event["runToken"], event["hop"]) is RunResult.COMPLETED
+    assert [d.status for d in deliveries(campaign)] == ["Sent", "Sent", "Unknown", "Sent", "Sent"]
+    assert len({m.phone_number for m in harness.sender.sent}) == len(harness.sender.sent) == 5
+
+
 def test_an_error_marking_failed_is_logged_and_never_raised(build):
     campaign = build.campaign(3)
     with (
-        dynamodb_fault("TransactWriteItems", after=0, times=10),
-        dynamodb_fault("UpdateItem", after=1, times=10),
+        dynamodb_fault("TransactWriteItems", after=0, times=10, code="ValidationException"),
+        dynamodb_fault("UpdateItem", after=1, times=10, code="ValidationException"),
     ):
         result = Harness().run(campaign.id)
     assert result is RunResult.FAILED

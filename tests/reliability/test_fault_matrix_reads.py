@@ -151,13 +151,12 @@ def test_every_read_of_a_run_throttled_in_turn_never_sends_twice_or_skips(
             assert fault.injected >= 4, (operation, k)  # the SDK retried before giving up
             assert result is not RunResult.COMPLETED, (operation, k)
             during = check(campaign.id, fake_waha, allowance=1, settled=False)
-            assert during["status"] in ("Failed", "Running", "Scheduled", "Paused"), (operation, k, during)
+            # A throttle is DynamoDB's "not now": the run keeps its place, never Failed.
+            assert during["status"] in ("Running", "Scheduled", "Paused"), (operation, k, during)
 
             settle(campaign.id, fake_waha, invoker, clock)
             final = check(campaign.id, fake_waha, allowance=1)
-            assert final["status"] in ("Completed", "Failed", "Paused"), (operation, k, final)
-            if during["status"] == "Failed":
-                assert final["status"] == "Failed"
+            assert final["status"] in ("Completed", "Paused"), (operation, k, final)
             outcomes[f"{operation} #{k + 1}: {during['status']} -> {final['status']}"] = final["unknownCount"]
     ended = Counter(outcome.split(": ", 1)[1] for outcome in outcomes)
     FIGURES.detail(

@@ -42,6 +42,50 @@ _TRANSIENT_CANCELLATIONS = frozenset(
 _TRANSACTION_ATTEMPTS = 4
 
 
+# DynamoDB's answers that mean "not now" (after the SDK's own retries), not a fault of
+# the request or of the state.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def transient_store_error(exc: BaseException) -> bool:
+    """DynamoDB throttled the request past the SDK's retries, or could not be reached:
+    the same request may succeed later."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "cause_response_code", None) in _TRANSIENT_CODES:
+            return True
+        if isinstance(current, BotoConnectionError | HTTPClientError):
+            return True
+        answer = getattr(current, "response", None)
+        if isinstance(answer, dict) and answer.get("Error", {}).get("Code") in _TRANSIENT_CODES:
+            return True
+        if _cancelled_transiently(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _cancelled_transiently(exc: BaseException) -> bool:
+    if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+        return False
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    codes = {r.code for r in reasons if r is not None and r.code not in (None, "None")}
+    return bool(codes) and codes <= _TRANSIENT_CANCELLATIONS
+
+
 def holds(token: str) -> Condition:
     """The run with `token` holds the campaign."""
     return (Campaign.status == CampaignStatus.RUNNING.value) & (Campaign.run_token == token)

@@ -33,6 +33,7 @@ from datetime import datetime
 from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
+from campaigns.data.campaign_writes import transient_store_error
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
 from campaigns.data.session_pauses import session_not_held_reason, session_not_working_reason
 from campaigns.data.store import CampaignStore
@@ -109,7 +110,14 @@ class CampaignRunner:
                 return RunResult.SKIPPED
             held = Run(campaign, token, event, remaining_ms, function_name, stats)
             return self._prepare(held) or self._process(held)
-        except Exception:
+        except Exception as exc:
+            if transient_store_error(exc):
+                # DynamoDB throttled or out of reach past the SDK's retries: not the
+                # campaign's fault. The run keeps its place and its lease; when the lease
+                # ends the schedule takes it over (a contact left in flight is recorded
+                # Unknown, as after a crash) and it goes on.
+                logger.warning("DynamoDB unavailable; the schedule continues the run", exc_info=True)
+                return RunResult.FAILED  # this invocation failed; the campaign did not
             logger.exception("Campaign run failed with an unexpected error")
             return self._fail_unexpected(held)
         finally:
