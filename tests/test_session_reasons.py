@@ -184,3 +184,17 @@ def test_a_number_lost_in_the_middle_of_a_chunk_is_named_by_label_and_phone(
     reason = reload(campaign).pause_reason
     assert reason is not None and "'Shop' (+34600000009)" in reason, reason
     assert_names_the_number_only(reason, waha_api, name)
+
+
+def test_a_test_send_through_a_number_waiting_for_its_qr_code_names_it_by_label(
+    waha_api: FakeWaha, alice, build: Builder
+):
+    session_id, name = paired_number(alice, waha_api)
+    campaign = on_session(build, session_id, name, CampaignStatus.SCHEDULED)
+    waha_api.set_session(name, "SCAN_QR_CODE")  # dropped; WAHA's webhook has not said so yet
+
+    answer = alice.post(f"/campaigns/{campaign.id}/test", {"phoneNumber": "+15551230001"})
+
+    assert answer.status == 409
+    assert "'Shop' (+34600000009)" in answer.message, answer.message
+    assert_names_the_number_only(answer.message, waha_api, name)

@@ -25,10 +25,11 @@ export async function deleteWholly(api, path, rounds = DELETE_ROUNDS) {
 }
 
 /**
- * @param {{ ctx: object, reload: () => Promise<void>, onStarted: () => void }} options
- *   `reload` reads the campaign again; `onStarted` after Run or Resume (polling settles).
+ * @param {{ ctx: object, reload: () => Promise<void>, onStarted: () => void, holdReads?: (held: boolean) => void }} options
+ *   `reload` reads the campaign again; `onStarted` after Run or Resume (polling settles);
+ *   `holdReads(true)` stops the page's reads while the campaign is being deleted.
  */
-export function createDetailActions({ ctx, reload, onStarted }) {
+export function createDetailActions({ ctx, reload, onStarted, holdReads = () => {} }) {
   const state = { campaign: null, pending: null };
   const bar = h("div", { class: "actions detail-actions", "data-testid": "detail-actions" });
   const message = sectionMessage("actions-message");
@@ -91,6 +92,7 @@ export function createDetailActions({ ctx, reload, onStarted }) {
     if (!sure) return;
     setBusy(button, true, "Deleting…");
     message.clear();
+    holdReads(true);
     try {
       const done = await deleteWholly(ctx.api, path());
       ctx.notify(done ? `Campaign "${label()}" deleted.` : `Campaign "${label()}" is being deleted; it no longer shows anywhere.`);
@@ -99,6 +101,7 @@ export function createDetailActions({ ctx, reload, onStarted }) {
       if (ctx.onUnauthorized(error)) return;
       message.show(`Could not delete "${label()}": ${errorText(error)}`, { error: true });
       setBusy(button, false);
+      holdReads(false);
     }
   }
 

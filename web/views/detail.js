@@ -26,7 +26,7 @@ const COUNTERS = ["sentCount", "failedCount", "unknownCount", "skippedCount", "d
 export function mount(container, ctx) {
   const id = ctx.params.id;
   const path = `/campaigns/${encodeURIComponent(id)}`;
-  const state = { campaign: null, seq: 0, pollTimer: null, settleUntil: 0, lastStatus: "", counters: "", gone: false };
+  const state = { campaign: null, seq: 0, pollTimer: null, settleUntil: 0, lastStatus: "", counters: "", gone: false, held: false };
   const onUnauthorized = (error) => ctx.onUnauthorized(error);
 
   const heading = h("h2", { id: "detail-heading", tabindex: "-1", "data-testid": "detail-name" }, "Campaign");
@@ -44,6 +44,11 @@ export function mount(container, ctx) {
     reload: () => load({ quiet: true }),
     onStarted: () => {
       state.settleUntil = Date.now() + SETTLE_MS;
+    },
+    holdReads: (held) => {
+      state.held = held;
+      clearTimeout(state.pollTimer);
+      if (!held) schedulePoll();
     },
   });
   const test = createTestSend({
@@ -128,7 +133,7 @@ export function mount(container, ctx) {
 
   function schedulePoll() {
     clearTimeout(state.pollTimer);
-    if (state.gone || document.hidden || !state.campaign) return;
+    if (state.gone || state.held || document.hidden || !state.campaign) return;
     const fast = state.campaign.status === "Running" || Date.now() < state.settleUntil;
     polling.hidden = !fast;
     state.pollTimer = setTimeout(() => load({ quiet: true }), fast ? POLL_MS : SLOW_POLL_MS);

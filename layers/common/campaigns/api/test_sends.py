@@ -34,6 +34,7 @@ from campaigns.data.campaign_reads import CampaignReads
 from campaigns.data.models import Campaign
 from campaigns.data.number_slots import NumberSlots
 from campaigns.data.owned_items import plausible_id
+from campaigns.data.session_pauses import named_for_user
 from campaigns.domain.errors import CampaignNotFound, Invalid, WrongState
 from campaigns.domain.personalise import render_message
 from campaigns.domain.phones import PhoneNumberRefused, to_e164
@@ -87,12 +88,12 @@ def send_test(
     try:
         result = (sender or build_sender()).send(message)
     except SendUnconfirmed as exc:  # it may have gone out: it stays counted
-        raise _refusal(exc) from None
+        raise _refusal(exc, message.session) from None
     except (SendNotAttempted, ContactRejected) as exc:
         test_sends.give_back(campaign.id, day)
-        raise _refusal(exc) from None
+        raise _refusal(exc, message.session) from None
     except Exception as exc:
-        raise _refusal(exc) from None
+        raise _refusal(exc, message.session) from None
     return SendTestOut(
         phone_number=number,
         message_id=result.message_id,
@@ -184,7 +185,7 @@ def _message(campaign: Campaign, number: str) -> OutgoingMessage:
     )
 
 
-def _refusal(exc: Exception) -> Invalid | WrongState:
+def _refusal(exc: Exception, session: str | None = None) -> Invalid | WrongState:
     """The sender's outcome as the product's error, its reason without internal addresses."""
     if isinstance(exc, ContactRejected):
         return Invalid(f"WhatsApp cannot take this number: {_public(exc.reason)}", [{"field": "phoneNumber"}])
@@ -197,10 +198,11 @@ def _refusal(exc: Exception) -> Invalid | WrongState:
             "WhatsApp's service cannot be reached right now; nothing was sent. Try again shortly."
         )
     if isinstance(exc, SendNotAttempted):
-        return WrongState(f"Nothing was sent: {_public(exc.reason)}")
+        return WrongState(f"Nothing was sent: {_public(named_for_user(exc.reason, session))}")
     if isinstance(exc, SendError):
         return WrongState(
-            f"The test message may or may not have been sent: {_public(exc.reason)}. Check the phone."
+            "The test message may or may not have been sent: "
+            f"{_public(named_for_user(exc.reason, session))}. Check the phone."
         )
     logger.exception("Test send failed unexpectedly")
     return WrongState("The test message could not be sent; it may or may not have gone out. Check the phone.")
