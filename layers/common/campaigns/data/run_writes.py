@@ -208,18 +208,25 @@ class RunWrites:
         return Claim.CLAIMED
 
     def skip(
-        self, campaign_id: str, token: str, index: int, phone_number: str, outcome: Outcome, now: datetime
+        self,
+        campaign_id: str,
+        token: str,
+        index: int,
+        phone_number: str,
+        outcome: Outcome,
+        now: datetime,
+        lease_extra_ms: int = 0,
     ) -> None:
         """Contact `index` recorded with `outcome` (Skipped: its number opted out), never
-        claimed nor sent, on the claim's own condition. Raises RunLost when the run may
-        not handle it."""
+        claimed nor sent, on the claim's own condition; the lease is renewed as a claim
+        renews it. Raises RunLost when the run may not handle it."""
         record_delivery(
             campaign_id,
             index,
             phone_number,
             outcome,
             now,
-            _progress(index, outcome, now),
+            [*self._lease(now, lease_extra_ms), *_progress(index, outcome, now)],
             holds(token) & Campaign.in_flight_index.does_not_exist() & _after(index),
         )
 

@@ -37,7 +37,6 @@ from campaigns.sending.sender import (
 )
 
 NOT_ON_WHATSAPP = "This number is not on WhatsApp"
-OPTED_OUT = "This number opted out of messages from this WhatsApp number's owner; it was not sent"
 TYPING_MS_PER_CHAR = 40
 TYPING_MIN_MS = 800
 TYPING_MAX_MS = 6_000

@@ -50,7 +50,7 @@ from campaigns.runner.contacts import ContactCursor, ContactMissing
 from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunEvent, RunResult, RunStats
 from campaigns.runner.run import Run
-from campaigns.runner.send_step import NOT_ON_WHATSAPP, OPTED_OUT, Message, NotSent, SendStep, typing_ms
+from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
 from campaigns.runner.start import RunStart, next_index
 from campaigns.runner.waits import NUMBER_BUSY, NUMBER_TURN_TRIES, Waits, batch_full
 from campaigns.sending.pacing import Pacer
@@ -60,6 +60,7 @@ from campaigns.timeutil import utcnow
 GENERIC_FAILURE = (
     "The campaign stopped because of an unexpected error. Contacts already handled keep their status."
 )
+OPTED_OUT = "This number opted out of messages from this WhatsApp number's owner; it was not sent"
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
 # or an opt-out arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
@@ -279,7 +280,13 @@ class CampaignRunner:
         outcome = Outcome(DeliveryStatus.SKIPPED, error=OPTED_OUT)
         try:
             self.store.run.skip(
-                run.campaign.id, run.token, int(contact.index), contact.phone_number, outcome, self.clock()
+                run.campaign.id,
+                run.token,
+                int(contact.index),
+                contact.phone_number,
+                outcome,
+                self.clock(),
+                run.lease_extra_ms(),
             )
         except RunLost:
             logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
