@@ -31,10 +31,11 @@ _LAYER = str(bench.REPO_ROOT / "layers" / "common" / "campaigns") + os.sep
 # What the hot paths' requests are for, by the function that makes them (and its
 # operation, where one function makes several).
 PURPOSES = {
-    "data/run_writes.py:RunWrites.claim": "claim of the contact",
-    "data/run_writes.py:RunWrites.record": "record: delivery + progress (+ next claim)",
-    "data/number_slots.py:_write": "number's slot write (per-number pacing)",
-    "data/number_slots.py:NumberSlots._read": "number's slot read (per-number pacing)",
+    "data/run_writes.py:RunWrites.claim": "claim + opt-out check + number's turn",
+    "data/run_writes.py:RunWrites.record": "record: delivery + progress (+ next claim, check and turn)",
+    "data/run_writes.py:RunWrites.skip": "opted-out contact recorded Skipped",
+    "data/number_slots.py:_write": "number's state written alone (waiting for a turn, a late turn moved)",
+    "data/number_slots.py:NumberSlots._read": "number's state read (per-number pacing)",
     "data/optouts.py:is_opted_out": "opt-out read",
     "data/campaign_reads.py:CampaignReads.contact_page": "page of contacts",
     "data/campaign_reads.py:CampaignReads.get_campaign": "campaign read (run start)",

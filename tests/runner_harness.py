@@ -140,15 +140,38 @@ def _clients() -> list[Any]:
     return clients
 
 
+class Requests(Counter):
+    """DynamoDB requests by operation (`counts["UpdateItem"]`), and in `named` by
+    operation and the tables it touches (`"TransactWriteItems campaigns + opt-outs"`,
+    table prefix left out, in name order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.named: Counter[str] = Counter()
+
+
+def _request_name(operation: str, params: dict) -> str:
+    if operation == "TransactWriteItems":
+        names = [next(iter(item.values()))["TableName"] for item in params.get("TransactItems", [])]
+    elif operation in ("BatchWriteItem", "BatchGetItem"):
+        names = list(params.get("RequestItems", {}))
+    else:
+        names = [params.get("TableName", "?")]
+    prefix = settings().table_prefix
+    return f"{operation} " + " + ".join(sorted({name.removeprefix(prefix) for name in names}))
+
+
 @contextmanager
-def count_dynamodb_requests() -> Iterator[Counter]:
-    """Counts DynamoDB API calls by operation (botocore `before-parameter-build` hooks: once per call)."""
-    counts: Counter = Counter()
+def count_dynamodb_requests() -> Iterator[Requests]:
+    """Counts DynamoDB API calls by operation, and by operation and tables (botocore
+    `before-parameter-build` hooks: once per call, the SDK's retries not counted)."""
+    counts = Requests()
     lock = threading.Lock()
 
     def on_call(model: Any, params: dict, **_: Any) -> None:
         with lock:
             counts[model.name] += 1
+            counts.named[_request_name(model.name, params)] += 1
             if model.name == "Query":
                 counts["Query.Limit.max"] = max(counts["Query.Limit.max"], params.get("Limit", 10**9))
 

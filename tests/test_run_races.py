@@ -3,13 +3,14 @@ names the promise, then plays the race against DynamoDB over HTTP."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from campaigns.data.models import Contact, ContactList
 from campaigns.data.store import CampaignStore
 from campaigns.data.user_commands import PAUSED_BY_USER
 from campaigns.invoker import RecordingInvoker
-from campaigns.runner.service import RunResult
+from campaigns.runner.service import RunEvent, RunResult
 from campaigns.schedule.tick import ScheduleTick
 from campaigns.sending.sender import DryRunSender
 from campaigns.timeutil import parse_iso, utcnow
@@ -62,9 +63,9 @@ def test_a_throttled_claim_after_a_users_pause_keeps_the_campaign_paused(build):
                 store.commands.pause(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(clock=PauseDuringWait())
-    # UpdateItem calls: 1 take, 2 the number's slot and 3 the claim for contact 0, 4 the
-    # user's pause, 5 the number's slot and 6 the claim for contact 1.
-    with dynamodb_fault("UpdateItem", after=5, code=THROTTLED):
+    # Transactions: 1 the claim for contact 0 (with its opt-out check and the number's
+    # turn), 2 its record, then the user's pause, and 3 the claim for contact 1.
+    with dynamodb_fault("TransactWriteItems", after=2, code=THROTTLED):
         result = harness.run(campaign.id)
 
     assert result is RunResult.FAILED  # this invocation failed, and changed nothing
@@ -86,9 +87,9 @@ def test_a_throttled_claim_after_a_pause_and_resume_keeps_the_campaign_scheduled
                 store.commands.resume(campaign.id, campaign.user_id, utcnow())
 
     harness = Harness(clock=PauseAndResumeDuringWait())
-    # As above, with the user's resume as UpdateItem 5: the throttled one is the claim.
-    with dynamodb_fault("UpdateItem", after=6, code=THROTTLED):
-        harness.run(campaign.id)
+    # As above, with the user's resume before it: the throttled one is the claim.
+    with dynamodb_fault("TransactWriteItems", after=2, code=THROTTLED):
+        assert harness.run(campaign.id) is RunResult.FAILED
 
     after = reload(campaign)
     assert after.status == "Scheduled" and after.failure_reason is None
@@ -263,3 +264,42 @@ def test_an_opted_out_contact_is_skipped_and_an_opt_out_mid_run_counts_from_the_
     assert [m.phone_number for m in harness.sender.sent] == [numbers[0], numbers[2]]
     after = reload(campaign)
     assert (after.sent_count, after.skipped_count, after.status) == (2, 2, "Completed")
+
+
+def test_an_opt_out_recorded_after_the_wait_just_before_the_claim_is_skipped_and_never_sent(build):
+    """The claim checks the opt-out list in its own request: an opt-out recorded after
+    the pacing wait and the number's turn were decided, just before the claim, is
+    seen; the contact is Skipped, never sent, and takes no turn on the number."""
+    from campaigns.data import optouts
+    from campaigns.data.models import WhatsAppSession
+    from campaigns.data.optouts import NewOptOut
+    from campaigns.domain.optouts import OptOutSource
+
+    campaign = build.campaign(4, min_delay_ms=5_000, max_delay_ms=5_000)
+    numbers = [f"+1555{index:07d}" for index in range(4)]
+    clock = FakeClock()
+    runner = Harness(clock=clock).runner()
+    decided = runner.waits.recipient
+    stops = []
+
+    def stop_arrives_before_the_claim(run, contact):
+        recipient = decided(run, contact)  # the wait is over, the number's turn decided
+        if int(contact.index) == 2:
+            optouts.record(
+                campaign.user_id, NewOptOut(numbers[2], OptOutSource.KEYWORD, clock.wall(), "STOP")
+            )
+            stops.append(recipient)
+        return recipient
+
+    runner.waits.recipient = stop_arrives_before_the_claim
+    assert runner.run(RunEvent(campaign.id), lambda: 10**9, "runner") is RunResult.COMPLETED
+
+    assert len(stops) == 1 and stops[0].slot is not None  # its turn was decided before the opt-out
+    log = deliveries(campaign)
+    assert [d.status for d in log] == ["Sent", "Sent", "Skipped", "Sent"]
+    assert "opted out" in log[2].error
+    assert [m.phone_number for m in runner.sender.sent] == [numbers[0], numbers[1], numbers[3]]
+    after = reload(campaign)
+    assert (after.sent_count, after.skipped_count, after.status) == (3, 1, "Completed")
+    number = WhatsAppSession.get(campaign.waha_session, consistent_read=True)
+    assert sum(json.loads(number.number_hourly).values()) == 3  # no turn taken for the Skipped one

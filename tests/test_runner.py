@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -204,8 +204,9 @@ def test_an_internal_error_mid_loop_marks_the_campaign_failed(build):
     harness = Harness()
 
     # The third contact's record hits a DynamoDB error that is neither a lost condition
-    # nor a "not now" (throttling, a 500): a request DynamoDB refuses.
-    with dynamodb_fault("TransactWriteItems", after=2, code="ValidationException"):
+    # nor a "not now" (throttling, a 500): a request DynamoDB refuses. (The first
+    # transaction is the first contact's claim, then each record claims the next.)
+    with dynamodb_fault("TransactWriteItems", after=3, code="ValidationException"):
         result = harness.run(campaign.id)
 
     assert result is RunResult.FAILED
@@ -225,7 +226,7 @@ def test_dynamodb_unavailable_mid_loop_leaves_the_run_to_the_schedule_never_fail
     harness = Harness()
 
     # The third contact's record fails past the SDK's retries: DynamoDB says "not now".
-    with dynamodb_fault("TransactWriteItems", after=2, code=code, times=20):
+    with dynamodb_fault("TransactWriteItems", after=3, code=code, times=20):
         result = harness.run(campaign.id)
 
     assert result is RunResult.FAILED  # this invocation; not the campaign
@@ -446,43 +447,64 @@ def test_ten_thousand_contacts_are_read_in_pages_never_all_at_once(build):
     assert counts["Query"] == 40 and counts["Query.Limit.max"] == 250
 
 
-def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
-    contacts = 50
-    campaign = build.campaign(contacts)
-    harness = Harness(cfg=runner_settings(chunk_size=25))
-    with count_dynamodb_requests() as counts:
-        assert harness.run(campaign.id) is RunResult.COMPLETED
-
-    # Per contact, one transaction writes its delivery, advances progress and
-    # claims the next contact; only a page's first contact needs its own claim. And
-    # one conditional write takes the WhatsApp number's slot (per-number pacing and
-    # daily limit): read once, then written from what this run last wrote.
-    pages = math.ceil(contacts / 25)
-    assert counts["TransactWriteItems"] == contacts
-    assert counts["UpdateItem"] == pages + 2 + contacts  # page-first claims, take, complete, slots
-    assert counts["Query"] == pages
-    # Campaign, contact list, template, session, the number's slot; and per contact the
-    # owner's opt-out list, read after the claim.
-    assert counts["GetItem"] == 5 + contacts
-    hot_path = counts["TransactWriteItems"] + counts["UpdateItem"] - 2 + counts["Query"]
-    assert hot_path / contacts <= 2.1
-    assert [d.status for d in deliveries(campaign)] == ["Sent"] * contacts
+# What a run costs whatever its length (its reads at the start, the take, the
+# completion) cancels out between two runs of different lengths: every request is
+# counted, and the difference is what each further contact costs.
+SMALL, LARGE = 25, 75
+CLAIM = "TransactWriteItems campaigns + opt-outs + whatsapp-sessions"  # claim, opt-out check, turn
+RECORD = "TransactWriteItems campaigns + deliveries"  # delivery and progress
+RECORD_AND_CLAIM = "TransactWriteItems campaigns + deliveries + opt-outs + whatsapp-sessions"
+PAGE = "Query contacts"
 
 
-def test_dynamodb_requests_per_contact_with_paced_sends(build):
-    contacts = 10
-    campaign = build.campaign(contacts, min_delay_ms=5_000, max_delay_ms=5_000)
-    clock = FakeClock()
+def requests_of_a_run(build, contacts: int, clock: FakeClock | None = None, **options) -> Counter:
+    campaign = build.campaign(contacts, **options)
     harness = Harness(cfg=runner_settings(chunk_size=25), clock=clock)
     with count_dynamodb_requests() as counts:
         assert harness.run(campaign.id) is RunResult.COMPLETED
+    assert [d.status for d in deliveries(campaign)] == ["Sent"] * contacts
+    return counts.named
 
-    # A long wait is spent before the claim, so a pause during it stops the run
-    # before the next send: one number slot, one claim and one record per contact.
-    assert counts["UpdateItem"] == 2 * contacts + 2
-    assert counts["TransactWriteItems"] == contacts
-    assert counts["Query"] == 1
-    assert clock.sleeps == [5.0] * (contacts - 1)
+
+def per_further_contact(small: Counter, large: Counter) -> dict[str, int]:
+    """Requests the LARGE run made beyond the SMALL one's, by name (none left out)."""
+    return {name: large[name] - small[name] for name in small | large if large[name] != small[name]}
+
+
+def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
+    small, large = requests_of_a_run(build, SMALL), requests_of_a_run(build, LARGE)
+    further = per_further_contact(small, large)
+
+    # Per contact, one transaction writes its delivery, advances progress and claims
+    # the next contact, with the next one's opt-out check and its turn on the WhatsApp
+    # number; only a page's first contact has a claim of its own (the session is
+    # checked before each page with nothing claimed), and its last a record alone.
+    pages = (LARGE - SMALL) // 25
+    assert further == {
+        RECORD_AND_CLAIM: (LARGE - SMALL) - pages,
+        RECORD: pages,
+        CLAIM: pages,
+        PAGE: pages,
+    }
+    # No GetItem per contact: the opt-out list is checked in the claim, the number's
+    # state read once per run and then known from what this run wrote.
+    assert sum(further.values()) / (LARGE - SMALL) <= 1.1
+    assert small["GetItem whatsapp-sessions"] == large["GetItem whatsapp-sessions"] == 2
+
+
+def test_dynamodb_requests_per_contact_with_paced_sends(build):
+    clock = FakeClock()
+    small = requests_of_a_run(build, SMALL, clock, min_delay_ms=5_000, max_delay_ms=5_000)
+    assert clock.sleeps == [5.0] * (SMALL - 1)
+    large = requests_of_a_run(build, LARGE, FakeClock(), min_delay_ms=5_000, max_delay_ms=5_000)
+    further = per_further_contact(small, large)
+
+    # A long wait is spent before the claim, so a pause during it stops the run before
+    # the next send: per contact, one claim (with the opt-out check and the number's
+    # turn in the same request) and one record; and a page of contacts per 25.
+    pages = (LARGE - SMALL) // 25
+    assert further == {CLAIM: LARGE - SMALL, RECORD: LARGE - SMALL, PAGE: pages}
+    assert sum(further.values()) / (LARGE - SMALL) <= 2.1
 
 
 def test_a_pause_during_a_long_wait_stops_the_run_before_the_next_send(build):

@@ -20,7 +20,7 @@ at least once (a copy now and then), a continuation never early and sometimes lo
 `SimSender` is WhatsApp behind WAHA: every call takes time, a few take seconds, some
 numbers are not on WhatsApp, and the process dies just before or just after chosen
 sends; every message it takes is logged with its fake time, its number (session),
-its campaign and whether the runner had read the opt-out list for it.
+its campaign and whether the runner had checked the opt-out list for it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from typing import Any
 
 from campaigns.api import webhooks
 from campaigns.config import Settings
+from campaigns.data.run_writes import Claim, Recipient
 from campaigns.data.session_keys import session_keys
 from campaigns.data.store import CampaignStore
 from campaigns.runner.service import CampaignRunner, RunEvent, RunResult
@@ -65,7 +66,7 @@ class Invocation:
     crashed: bool = False
     result: RunResult | None = None
     error: BaseException | None = None
-    # The step at which this invocation last read the opt-out list, per number.
+    # The step at which this invocation last checked the opt-out list, per number.
     checked: dict[str, int] = field(default_factory=dict)
 
 
@@ -105,7 +106,7 @@ class Simulation:
         task.go.clear()
 
     def step(self) -> int:
-        """A number that orders what happened (sends, opt-out reads, recorded opt-outs)."""
+        """A number that orders what happened (sends, opt-out checks, recorded opt-outs)."""
         return next(self._steps)
 
     def current(self) -> Invocation | None:
@@ -209,7 +210,7 @@ class Sent:
     phone: str
     campaign_id: str
     index: int
-    checked_step: int | None  # when the runner read the opt-out list for this number
+    checked_step: int | None  # when the runner checked the opt-out list for this number
 
     @property
     def chat(self) -> str:
@@ -317,10 +318,10 @@ def runner_on(
     rng: random.Random,
     noted: Counter[str],
 ) -> CampaignRunner:
-    """The real runner, reading the fake clock. Each opt-out read it makes is noted on
-    the invocation; each park is counted in `noted` by its reason, a late turn moved
+    """The real runner, reading the fake clock. Each opt-out check it makes (in a claim's
+    request) is noted on the invocation; each park is counted in `noted` by its reason, a late turn moved
     later as "turn moved later", a send that overran its turn and took it again as
-    "turn taken again" (the read, the park and the turns are the runner's own)."""
+    "turn taken again" (the check, the park and the turns are the runner's own)."""
     runner = CampaignRunner(
         CampaignStore(cfg.lease_seconds),
         sender,
@@ -331,16 +332,24 @@ def runner_on(
         clock=sim.wall,
         rng=rng,
     )
-    read = runner.step.opted_out
+    writes = runner.store.run
+    claim, record = writes.claim, writes.record
 
-    def opted_out(owner_id: str, phone: str) -> bool:
-        answer = read(owner_id, phone)
+    def note_check(recipient: Recipient | None) -> None:
         task = sim.current()
-        if task is not None:
-            task.checked[phone] = sim.step()
-        return answer
+        if recipient is not None and task is not None:
+            task.checked[recipient.phone_number] = sim.step()
 
-    runner.step.opted_out = opted_out
+    def checked_claim(campaign_id: str, token: str, index: int, recipient: Recipient, *args: Any) -> Claim:
+        note_check(recipient)  # the claim checks the opt-out list in its own request
+        return claim(campaign_id, token, index, recipient, *args)
+
+    def checked_record(*args: Any, claim_next: Recipient | None = None, **options: Any) -> bool:
+        note_check(claim_next)  # and so does the next contact's claim merged into a record
+        return record(*args, claim_next=claim_next, **options)
+
+    writes.claim = checked_claim  # type: ignore[method-assign]
+    writes.record = checked_record  # type: ignore[method-assign]
     park = runner.end.park
 
     def noted_park(run: Any, wait_ms: int, reason: str, **options: Any) -> RunResult:

@@ -343,8 +343,10 @@ def test_throttling_that_the_sdk_retries_away_changes_nothing(
 PERSISTENT = [
     pytest.param("GetItem", 0, id="GetItem-from-the-start"),
     pytest.param("Query", 0, id="Query-from-the-start"),
-    pytest.param("UpdateItem", 1, id="UpdateItem-at-the-first-claim"),
-    pytest.param("UpdateItem", 2, id="UpdateItem-at-completion"),
+    # A claim is a transaction with its opt-out check and the number's turn; the run's
+    # own updates are its take and its completion.
+    pytest.param("TransactWriteItems", 0, id="TransactWriteItems-at-the-first-claim"),
+    pytest.param("UpdateItem", 1, id="UpdateItem-at-completion"),
     pytest.param("TransactWriteItems", 2, id="TransactWriteItems-mid-run"),
 ]
 

@@ -1,5 +1,6 @@
-"""What every campaign write shares: one conditional update, one delivery-plus-campaign
-transaction, and the settling of a contact left in flight.
+"""What every campaign write shares: one conditional update, one transaction of named
+items (the delivery-plus-campaign write, and a claim with the checks it makes in the
+same request), and the settling of a contact left in flight.
 
 Each role's module (run_writes, schedule_writes, user_commands) builds its
 actions and conditions and calls these; nothing else turns DynamoDB's
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -40,6 +43,67 @@ _TRANSIENT_CANCELLATIONS = frozenset(
     {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"}
 )
 _TRANSACTION_ATTEMPTS = 4
+# PynamoDB sends a transaction's condition checks first, then its deletes, puts and
+# updates, each kind in the order added: DynamoDB's reasons come in that order.
+_KIND_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
+
+
+@dataclass(frozen=True)
+class TransactItem:
+    """One item of a transaction, named so that DynamoDB's reasons for cancelling the
+    transaction are read back by name. `written` is called once the transaction is
+    written, `refused` when this item's own condition failed (nothing written then)."""
+
+    name: str
+    kind: str  # "check", "delete", "put" or "update"
+    add: Callable[[TransactWrite], None]
+    written: Callable[[], None] | None = None
+    refused: Callable[[], None] | None = None
+
+
+def transact(items: Sequence[TransactItem]) -> frozenset[str]:
+    """Write `items` atomically. Returns the names of the items whose condition failed
+    (nothing was written then); empty once written. A transaction cancelled only for
+    transient reasons (throttled, in conflict with another) is tried again, nothing
+    having been written; other errors raise."""
+    ordered = sorted(items, key=lambda item: _KIND_ORDER[item.kind])
+    for attempt_no in range(1, _TRANSACTION_ATTEMPTS + 1):
+        try:
+            with TransactWrite(connection=Campaign._get_connection().connection) as tx:
+                for item in ordered:
+                    item.add(tx)
+            break
+        except TransactWriteError as exc:
+            refused = _refused(ordered, exc)
+            if refused:
+                return refused
+            if not _transient(exc) or attempt_no == _TRANSACTION_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt_no))
+    for item in ordered:
+        if item.written is not None:
+            item.written()
+    return frozenset()
+
+
+def _refused(ordered: Sequence[TransactItem], exc: TransactWriteError) -> frozenset[str]:
+    """The items whose condition failed, by position (each told so)."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    refused = [
+        item
+        for item, reason in zip(ordered, reasons, strict=False)
+        if reason is not None and reason.code == "ConditionalCheckFailed"
+    ]
+    for item in refused:
+        if item.refused is not None:
+            item.refused()
+    return frozenset(item.name for item in refused)
+
+
+def _transient(exc: TransactWriteError) -> bool:
+    codes = {r.code for r in (getattr(exc, "cancellation_reasons", None) or []) if r is not None}
+    codes.discard("None")
+    return bool(codes) and codes <= _TRANSIENT_CANCELLATIONS
 
 
 # DynamoDB's answers that mean "not now" (after the SDK's own retries), not a fault of
@@ -135,9 +199,12 @@ def record_delivery(
     now: datetime,
     actions: list,
     condition: Condition,
-) -> None:
-    """Put contact `index`'s delivery and update the campaign with `actions`, atomically.
-    Raises RunLost when the condition lost (nothing is written then)."""
+    also: Sequence[TransactItem] = (),
+) -> frozenset[str]:
+    """Put contact `index`'s delivery and update the campaign with `actions`, atomically,
+    with the items `also` names. Raises RunLost when the delivery or the campaign is
+    refused (nothing is written then); returns the names of the items of `also` that
+    were refused (nothing written either), empty once written."""
     delivery = Delivery(
         campaign_id=campaign_id,
         contact_index=index,
@@ -147,12 +214,29 @@ def record_delivery(
         error=outcome.error,
         at=now,
     )
-    try:
-        _transact(delivery, Campaign(campaign_id), actions, condition)
-    except TransactWriteError as exc:
-        if conditional_failure(exc):
-            raise RunLost(f"delivery {index} of campaign {campaign_id} refused") from exc
-        raise
+    refused = transact(
+        [
+            TransactItem(
+                "delivery",
+                "put",
+                lambda tx: tx.save(delivery, condition=Delivery.contact_index.does_not_exist()),
+            ),
+            campaign_item(campaign_id, actions, condition),
+            *also,
+        ]
+    )
+    if refused & {"delivery", "campaign"}:
+        raise RunLost(f"delivery {index} of campaign {campaign_id} refused")
+    return refused
+
+
+def campaign_item(campaign_id: str, actions: list, condition: Condition) -> TransactItem:
+    """The campaign's update as an item of a transaction, named "campaign"."""
+    return TransactItem(
+        "campaign",
+        "update",
+        lambda tx: tx.update(Campaign(campaign_id), actions=actions, condition=condition),
+    )
 
 
 def settle_in_flight(
@@ -221,20 +305,3 @@ def contact_at(list_id: str, index: int) -> Contact | None:
         return Contact.get(list_id, index, consistent_read=True)
     except DoesNotExist:
         return None
-
-
-def _transact(delivery: Delivery, campaign: Campaign, actions: list, condition: Condition) -> None:
-    """A transaction cancelled only for transient reasons is retried (nothing was written)."""
-    for attempt_no in range(1, _TRANSACTION_ATTEMPTS + 1):
-        try:
-            with TransactWrite(connection=Campaign._get_connection().connection) as tx:
-                tx.save(delivery, condition=Delivery.contact_index.does_not_exist())
-                tx.update(campaign, actions=actions, condition=condition)
-            return
-        except TransactWriteError as exc:
-            reasons = {r.code for r in (getattr(exc, "cancellation_reasons", None) or []) if r is not None}
-            reasons.discard("None")
-            transient = bool(reasons) and reasons <= _TRANSIENT_CANCELLATIONS
-            if not transient or attempt_no == _TRANSACTION_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0, 0.05 * 2**attempt_no))

@@ -1,15 +1,22 @@
 """A WhatsApp number's send slots: the rule of `campaigns.domain.number_pacing`, applied
 with one conditional write on the number's session item (a version number), so that
-concurrent runner invocations, retries and takeovers cannot both take a slot."""
+concurrent runner invocations, retries and takeovers cannot both take a slot.
+
+A slot is decided from the number's state as last read or written here (`decide`), and
+written as a `SlotWrite`: alone (`take`, a test send), or as one item of the runner's
+claim, so that a paced contact's claim, opt-out check and slot are one request. A
+write refused because another writer got there first makes the next decision read
+the number again."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from campaigns.data.campaign_writes import conditional_failure
+from campaigns.data.campaign_writes import TransactItem, conditional_failure
 from campaigns.data.models import WhatsAppSession
 from campaigns.domain.eta import NumberLoad
 from campaigns.domain.number_pacing import (
@@ -38,18 +45,21 @@ def _state(item: WhatsAppSession) -> NumberState:
     )
 
 
-def _version_holds(item: WhatsAppSession):
-    if item.number_version is None:
+def _version(item: WhatsAppSession) -> int | None:
+    return None if item.number_version is None else int(item.number_version)
+
+
+def _version_holds(version: int | None):
+    if version is None:
         return WhatsAppSession.number_version.does_not_exist()
-    return WhatsAppSession.number_version == item.number_version
+    return WhatsAppSession.number_version == version
 
 
-def _write(item: WhatsAppSession, state: NumberState) -> bool:
-    """Store `state` if nobody wrote the number since `item` was read."""
+def _actions(version: int | None, state: NumberState) -> list:
     actions = [
         WhatsAppSession.number_hourly.set(json.dumps(state.hourly, sort_keys=True)),
         WhatsAppSession.number_waiting.set(json.dumps({c: to_iso(t) for c, t in state.waiting.items()})),
-        WhatsAppSession.number_version.set(int(item.number_version or 0) + 1),
+        WhatsAppSession.number_version.set((version or 0) + 1),
     ]
     if state.last_send_at is not None:
         actions += [
@@ -57,8 +67,13 @@ def _write(item: WhatsAppSession, state: NumberState) -> bool:
             WhatsAppSession.number_last_gap_ms.set(state.last_min_gap_ms),
             WhatsAppSession.number_last_campaign.set(state.last_campaign_id or ""),
         ]
+    return actions
+
+
+def _write(name: str, version: int | None, state: NumberState) -> bool:
+    """Store `state` if nobody wrote the number since it was at `version`."""
     try:
-        WhatsAppSession(item.name).update(actions=actions, condition=_version_holds(item))
+        WhatsAppSession(name).update(actions=_actions(version, state), condition=_version_holds(version))
         return True
     except UpdateError as exc:
         if conditional_failure(exc):
@@ -66,13 +81,90 @@ def _write(item: WhatsAppSession, state: NumberState) -> bool:
         raise
 
 
+@dataclass
+class SlotWrite:
+    """A slot granted from the number's state as last known, not yet written: the
+    session's update to `state`, conditioned on the version that state was known at.
+    Written once, alone (`apply`) or in another request (`transact_item`); either way
+    the outcome is noted on the state `slots` keeps."""
+
+    slots: NumberSlots
+    item: WhatsAppSession
+    version: int | None
+    state: NumberState
+
+    def apply(self) -> bool:
+        """Write it alone: False when another writer got there first."""
+        if _write(self.item.name, self.version, self.state):
+            self.written()
+            return True
+        self.refused()
+        return False
+
+    def transact_item(self) -> TransactItem:
+        """The slot as an item of a transaction, named "number"."""
+        return TransactItem(
+            "number",
+            "update",
+            lambda tx: tx.update(
+                WhatsAppSession(self.item.name),
+                actions=_actions(self.version, self.state),
+                condition=_version_holds(self.version),
+            ),
+            written=self.written,
+            refused=self.refused,
+        )
+
+    def written(self) -> None:
+        self.slots.wrote(self.item, self.version, self.state)
+
+    def refused(self) -> None:
+        self.slots.forget(self.item.name)
+
+
 class NumberSlots:
-    """Send slots of WhatsApp numbers. The state this object last wrote is kept, so a
-    number only this run sends through costs one conditional write per send; when
-    another writer got there first, the item is read again."""
+    """Send slots of WhatsApp numbers. The state this object last read or wrote is
+    kept, so a number only this run sends through is read once per invocation and
+    then costs its slot's write alone; when another writer got there first, the write
+    is refused and the item is read again."""
 
     def __init__(self) -> None:
         self._known: dict[str, WhatsAppSession] = {}
+
+    def decide(
+        self,
+        session_name: str,
+        campaign_id: str,
+        min_gap_ms: int,
+        send_at: datetime,
+        now: datetime,
+        sends_from: datetime | None = None,
+        wait_turn: bool = True,
+    ) -> tuple[Decision, SlotWrite | None]:
+        """May this campaign send through the number, from the state last known, and the
+        slot's write when it may (None: no session item, nothing to pace against). The
+        send is judged at `sends_from`, the earliest it can reach WAHA, and recorded at
+        `send_at`, the latest: whatever happens between, the next sender's gap holds. A
+        campaign told to wait is remembered as waiting, for fair turns (unless
+        `wait_turn` is False: a one-off send that will not ask again)."""
+        item = self._current(session_name)
+        if item is None:
+            return Decision(True), None
+        state = _state(item)
+        limit = getattr(item, "daily_limit", None)  # None: the default limit
+        # After its own send, a campaign's sends are both recorded at the latest: its
+        # own pacing is unchanged. After another campaign's, judged at the earliest.
+        judged_at = send_at if state.last_campaign_id == campaign_id else (sends_from or send_at)
+        decision = decide(state, campaign_id, min_gap_ms, limit, judged_at)
+        if decision.granted:
+            after = after_send(state, campaign_id, min_gap_ms, send_at, now)
+            return decision, SlotWrite(self, item, _version(item), after)
+        if wait_turn and campaign_id not in state.waiting:
+            state.waiting[campaign_id] = now
+            self._write(item, state)  # best effort: being remembered only makes turns fairer
+        else:
+            self.forget(session_name)  # another sender holds the number: read it again
+        return decision, None
 
     def take(
         self,
@@ -84,30 +176,14 @@ class NumberSlots:
         sends_from: datetime | None = None,
         wait_turn: bool = True,
     ) -> Decision:
-        """A slot for one send through the number, or when to ask again. The send is
-        judged at `sends_from`, the earliest it can reach WAHA, and recorded at
-        `send_at`, the latest: whatever happens between, the next sender's gap holds.
-        A campaign told to wait is remembered as waiting, for fair turns (unless
-        `wait_turn` is False: a one-off send that will not ask again)."""
-        earliest = sends_from or send_at
+        """`decide`, and the slot written at once: a slot for one send, or when to ask again."""
         for _ in range(ATTEMPTS):
-            item = self._known.pop(session_name, None) or self._read(session_name)
-            if item is None:
-                return Decision(True)  # no session item: nothing to pace against
-            state = _state(item)
-            limit = getattr(item, "daily_limit", None)  # None: the default limit
-            # After its own send, a campaign's sends are both recorded at the latest: its
-            # own pacing is unchanged. After another campaign's, judged at the earliest.
-            judged_at = send_at if state.last_campaign_id == campaign_id else earliest
-            decision = decide(state, campaign_id, min_gap_ms, limit, judged_at)
-            if decision.granted:
-                if self._write(item, after_send(state, campaign_id, min_gap_ms, send_at, now)):
-                    return decision
-                continue  # another send took the number meanwhile: read it again
-            if wait_turn and campaign_id not in state.waiting:
-                state.waiting[campaign_id] = now
-                self._write(item, state)  # best effort: being remembered only makes turns fairer
-            return decision
+            decision, write = self.decide(
+                session_name, campaign_id, min_gap_ms, send_at, now, sends_from, wait_turn
+            )
+            if write is None or write.apply():
+                return decision
+            # another send took the number meanwhile: read it again
         return Decision(False, now, "The WhatsApp number is busy; trying again")
 
     def move_later(self, session_name: str, campaign_id: str, send_at: datetime) -> bool:
@@ -115,15 +191,36 @@ class NumberSlots:
         send is late): True when it may go out now; False when another campaign's turn
         was taken since (the send must wait for it)."""
         for _ in range(ATTEMPTS):
-            item = self._known.pop(session_name, None) or self._read(session_name)
+            item = self._current(session_name)
             if item is None:
                 return True
             state = moved_later(_state(item), campaign_id, send_at)
             if state is None:
+                self.forget(session_name)
                 return False
             if self._write(item, state):
                 return True
         return False
+
+    def wrote(self, item: WhatsAppSession, version: int | None, state: NumberState) -> None:
+        """`state` was written over `version` of `item`: the number's state as last known."""
+        item.number_version = (version or 0) + 1
+        item.number_last_send_at = state.last_send_at
+        item.number_last_gap_ms = state.last_min_gap_ms
+        item.number_last_campaign = state.last_campaign_id
+        item.number_hourly = json.dumps(state.hourly, sort_keys=True)
+        item.number_waiting = json.dumps({c: to_iso(t) for c, t in state.waiting.items()})
+        self._known[item.name] = item
+
+    def forget(self, session_name: str) -> None:
+        """Another writer got there first: the number is read again when next asked."""
+        self._known.pop(session_name, None)
+
+    def _current(self, session_name: str) -> WhatsAppSession | None:
+        item = self._known.get(session_name) or self._read(session_name)
+        if item is not None:
+            self._known[session_name] = item
+        return item
 
     @staticmethod
     def _read(session_name: str) -> WhatsAppSession | None:
@@ -133,16 +230,12 @@ class NumberSlots:
             return None
 
     def _write(self, item: WhatsAppSession, state: NumberState) -> bool:
-        if not _write(item, state):
-            return False
-        item.number_version = int(item.number_version or 0) + 1
-        item.number_last_send_at = state.last_send_at
-        item.number_last_gap_ms = state.last_min_gap_ms
-        item.number_last_campaign = state.last_campaign_id
-        item.number_hourly = json.dumps(state.hourly, sort_keys=True)
-        item.number_waiting = json.dumps({c: to_iso(t) for c, t in state.waiting.items()})
-        self._known[item.name] = item
-        return True
+        version = _version(item)
+        if _write(item.name, version, state):
+            self.wrote(item, version, state)
+            return True
+        self.forget(item.name)
+        return False
 
 
 def number_load(

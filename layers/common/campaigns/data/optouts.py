@@ -6,8 +6,10 @@ webhook WAHA retries changes nothing. A keyword opt-in (START) takes a number of
 only when its opt-out is not newer than the message, so a START that arrives late
 cannot undo a later STOP.
 
-`is_opted_out` is what the runner asks at send time: a strongly consistent read,
-so an opt-out recorded before the read is always seen.
+The runner checks the list in the same request as its claim of a contact
+(`not_opted_out`, a condition on the list's item in the claim's transaction), so an
+opt-out recorded before the claim is always seen; `is_opted_out` is the same question
+as a strongly consistent read of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, PutError
 
+from campaigns.data.campaign_writes import TransactItem
 from campaigns.data.models import OptOut
 from campaigns.data.pagination import Page, user_page
 from campaigns.domain.optouts import OptOutSource
@@ -43,6 +46,18 @@ def is_opted_out(user_id: str, phone_e164: str) -> bool:
     except OptOut.DoesNotExist:
         return False
     return True
+
+
+def not_opted_out(user_id: str, phone_e164: str) -> TransactItem:
+    """The condition that `phone_e164` is not on `user_id`'s list, as an item of a
+    transaction, named "opt-out": the transaction is refused if it is."""
+    return TransactItem(
+        "opt-out",
+        "check",
+        lambda tx: tx.condition_check(
+            OptOut, user_id, phone_e164, condition=OptOut.phone_number.does_not_exist()
+        ),
+    )
 
 
 def get(user_id: str, phone_e164: str) -> OptOut | None:
@@ -133,6 +148,7 @@ __all__ = [
     "NewOptOut",
     "get",
     "is_opted_out",
+    "not_opted_out",
     "page",
     "record",
     "record_many",

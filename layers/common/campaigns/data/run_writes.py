@@ -8,10 +8,15 @@ The protocol (README, "How a run stays exactly-once"):
 - `claim`: contact `i` goes in flight only while the run holds the campaign,
   nothing else is in flight and contact `i - 1` is recorded. A pause, a cancel or
   another runner therefore stops a run at its next contact, and no contact is
-  stepped over.
+  stepped over. The same transaction checks that the contact's number is not on
+  the owner's opt-out list and writes the WhatsApp number's slot for the send
+  (`Recipient`): a paced contact costs this request and its record's.
+- `skip`: a contact whose number opted out is recorded Skipped, never claimed nor
+  sent, conditioned as its claim would have been.
 - `record`: the delivery and the progress in one transaction, conditioned on the
   token and the in-flight index (not on the status: a pause during the send must
-  not lose what happened).
+  not lose what happened). When the next send follows at once, the same
+  transaction claims the next contact, with its own checks.
 - `complete`: only once the last contact (`totalContacts - 1`) is recorded.
 - `fail`: only by the run that holds the campaign; a user's pause or resume is
   never overwritten.
@@ -21,19 +26,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from campaigns.data.campaign_writes import (
     COUNTERS,
+    TransactItem,
     attempt,
+    campaign_item,
     failed,
     holds,
     record_delivery,
     settle_in_flight,
     stop_watching,
+    transact,
     update,
     write_settling,
 )
 from campaigns.data.models import Campaign
+from campaigns.data.number_slots import SlotWrite
+from campaigns.data.optouts import not_opted_out
 from campaigns.domain.errors import RunLost, StoreConflict
 from campaigns.domain.outcomes import Outcome
 from campaigns.domain.statuses import TAKEABLE, CampaignStatus, DeliveryStatus
@@ -52,7 +63,48 @@ def _after(index: int):
     return Campaign.last_processed_contact_index == index - 1
 
 
+def _progress(index: int, outcome: Outcome, now: datetime) -> list:
+    """Contact `index` handled with `outcome`: the progress and counters it moves."""
+    actions = [
+        Campaign.last_processed_contact_index.set(index),
+        COUNTERS[outcome.status].add(1),
+        Campaign.no_progress_count.set(0),
+        Campaign.outage_since.remove(),
+        Campaign.pending_message_id.remove(),
+        Campaign.pending_message_index.remove(),
+        Campaign.updated_at.set(now),
+    ]
+    if outcome.status is DeliveryStatus.SENT:
+        actions += [Campaign.last_sent_at.set(now), Campaign.sent_in_batch.add(1)]
+    return actions
+
+
 _NOT_WAITING = [Campaign.waiting_until.remove(), Campaign.wait_reason.remove()]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a claimed contact's message goes to, checked in the claim's own request: the
+    number is not on the owner's opt-out list, and the WhatsApp number's slot for the
+    send is still free (None: no number item, nothing to pace against)."""
+
+    owner_id: str
+    phone_number: str
+    slot: SlotWrite | None = None
+
+    def checks(self) -> list[TransactItem]:
+        items = [not_opted_out(self.owner_id, self.phone_number)]
+        if self.slot is not None:
+            items.append(self.slot.transact_item())
+        return items
+
+
+class Claim(Enum):
+    CLAIMED = "claimed"
+    # Nothing written: the number is on the owner's opt-out list (record it Skipped).
+    OPTED_OUT = "opted out"
+    # Nothing written: another send took the WhatsApp number since its slot was decided.
+    NUMBER_TAKEN = "number taken"
 
 
 @dataclass(frozen=True)
@@ -125,11 +177,56 @@ class RunWrites:
             & not_waiting,
         )
 
-    def claim(self, campaign_id: str, token: str, index: int, now: datetime, lease_extra_ms: int = 0) -> None:
-        """Contact `index` in flight. Raises RunLost when the run may not send it."""
-        update(
+    def claim(
+        self,
+        campaign_id: str,
+        token: str,
+        index: int,
+        recipient: Recipient,
+        now: datetime,
+        lease_extra_ms: int = 0,
+    ) -> Claim:
+        """Contact `index` in flight, in one transaction with its recipient's checks; the
+        run's refusal comes first, then the opt-out's, then the number's. Raises RunLost
+        when the run may not send it."""
+        refused = transact(
+            [
+                campaign_item(
+                    campaign_id,
+                    [Campaign.in_flight_index.set(index), *self._lease(now, lease_extra_ms)],
+                    holds(token) & Campaign.in_flight_index.does_not_exist() & _after(index),
+                ),
+                *recipient.checks(),
+            ]
+        )
+        if "campaign" in refused:
+            raise RunLost(f"claim of contact {index} of campaign {campaign_id} refused")
+        if "opt-out" in refused:
+            return Claim.OPTED_OUT
+        if "number" in refused:
+            return Claim.NUMBER_TAKEN
+        return Claim.CLAIMED
+
+    def skip(
+        self,
+        campaign_id: str,
+        token: str,
+        index: int,
+        phone_number: str,
+        outcome: Outcome,
+        now: datetime,
+        lease_extra_ms: int = 0,
+    ) -> None:
+        """Contact `index` recorded with `outcome` (Skipped: its number opted out), never
+        claimed nor sent, on the claim's own condition; the lease is renewed as a claim
+        renews it. Raises RunLost when the run may not handle it."""
+        record_delivery(
             campaign_id,
-            [Campaign.in_flight_index.set(index), *self._lease(now, lease_extra_ms)],
+            index,
+            phone_number,
+            outcome,
+            now,
+            [*self._lease(now, lease_extra_ms), *_progress(index, outcome, now)],
             holds(token) & Campaign.in_flight_index.does_not_exist() & _after(index),
         )
 
@@ -142,30 +239,36 @@ class RunWrites:
         outcome: Outcome,
         now: datetime,
         *,
-        claim_next: bool = False,
+        claim_next: Recipient | None = None,
         lease_extra_ms: int = 0,
-    ) -> None:
+    ) -> bool:
         """Contact `index`'s delivery and progress in one transaction. With `claim_next`
-        the same write claims `index + 1`, and then the campaign must still be Running
-        (else RunLost, and nothing is written)."""
-        condition = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
-        if claim_next:
-            actions = [Campaign.in_flight_index.set(index + 1), *self._lease(now, lease_extra_ms)]
-            condition &= Campaign.status == CampaignStatus.RUNNING.value
-        else:
-            actions = [Campaign.in_flight_index.remove()]
-        actions += [
-            Campaign.last_processed_contact_index.set(index),
-            COUNTERS[outcome.status].add(1),
-            Campaign.no_progress_count.set(0),
-            Campaign.outage_since.remove(),
-            Campaign.pending_message_id.remove(),
-            Campaign.pending_message_index.remove(),
-            Campaign.updated_at.set(now),
-        ]
-        if outcome.status is DeliveryStatus.SENT:
-            actions += [Campaign.last_sent_at.set(now), Campaign.sent_in_batch.add(1)]
-        record_delivery(campaign_id, index, phone_number, outcome, now, actions, condition)
+        the same write claims `index + 1` with that recipient's checks, while the
+        campaign is still Running; when that claim is refused (paused meanwhile, the
+        number opted out or taken) the contact is recorded alone, and the next claim
+        finds out why. Returns whether `index + 1` is claimed. Raises RunLost when the
+        run changed hands (nothing is written then)."""
+        mine = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
+        if claim_next is not None:
+            claim = [Campaign.in_flight_index.set(index + 1), *self._lease(now, lease_extra_ms)]
+            try:
+                refused = record_delivery(
+                    campaign_id,
+                    index,
+                    phone_number,
+                    outcome,
+                    now,
+                    claim + _progress(index, outcome, now),
+                    mine & (Campaign.status == CampaignStatus.RUNNING.value),
+                    also=claim_next.checks(),
+                )
+                if not refused:
+                    return True
+            except RunLost:
+                pass  # paused or cancelled meanwhile; if the run was lost, recording alone says so
+        actions = [Campaign.in_flight_index.remove(), *_progress(index, outcome, now)]
+        record_delivery(campaign_id, index, phone_number, outcome, now, actions, mine)
+        return False
 
     def release(self, campaign_id: str, token: str, index: int, message_id: str | None = None) -> None:
         """Give back a claim whose send did not happen, or (with `message_id`) whose

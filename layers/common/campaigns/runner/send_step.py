@@ -1,10 +1,12 @@
 """Send one claimed contact: check the number, show typing, send, and say what happened.
 
-The result carries its own reason: an `Outcome` to record (Sent, Failed, Unknown,
-Skipped), or `NotSent` (nothing went out: release the claim, then pause, or wait when
+The result carries its own reason: an `Outcome` to record (Sent, Failed, Unknown),
+or `NotSent` (nothing went out: release the claim, then pause, or wait when
 WAHA is only down for a while). The campaign's media is checked again before the
 first media send of the invocation (`campaigns.runner.media`): media WAHA must not
-fetch now is a `NotSent` that pauses the campaign.
+fetch now is a `NotSent` that pauses the campaign. The owner's opt-out list was
+checked by the claim, in its own request (`campaigns.data.run_writes`): an opted-out
+contact never reaches this step.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from campaigns.config import settings
-from campaigns.data import optouts
 from campaigns.data.models import Campaign, Contact
 from campaigns.domain.outcomes import Outcome
 from campaigns.domain.personalise import render_message
@@ -36,7 +37,6 @@ from campaigns.sending.sender import (
 )
 
 NOT_ON_WHATSAPP = "This number is not on WhatsApp"
-OPTED_OUT = "This number opted out of messages from this WhatsApp number's owner; it was not sent"
 TYPING_MS_PER_CHAR = 40
 TYPING_MIN_MS = 800
 TYPING_MAX_MS = 6_000
@@ -61,7 +61,7 @@ class Message:
     """What every contact of a run gets, before personalisation."""
 
     campaign_id: str
-    owner_id: str  # whose opt-out list applies
+    owner_id: str  # whose opt-out list the claim checks
     session: str
     template: str
     default_name: str
@@ -88,12 +88,10 @@ class SendStep:
         sender: Sender,
         sleep: Callable[[float], None],
         monotonic: Callable[[], float] = time.monotonic,
-        opted_out: Callable[[str, str], bool] = optouts.is_opted_out,
     ) -> None:
         self.sender = sender
         self.sleep = sleep
         self.monotonic = monotonic
-        self.opted_out = opted_out
         self.media = RunMedia()  # a runner (and so this step) serves one invocation
         self.turn = NumberTurn(monotonic)  # the number's turn for the next send (runner/waits.py)
 
@@ -104,9 +102,6 @@ class SendStep:
         self, message: Message, contact: Contact, pacer: Pacer, message_id: str | None = None
     ) -> Outcome | NotSent:
         phone = contact.phone_number
-        # Read after the claim, strongly consistent: an opt-out recorded before it is seen.
-        if self.opted_out(message.owner_id, phone):
-            return Outcome(DeliveryStatus.SKIPPED, error=OPTED_OUT)
         try:
             if message.media is not None:
                 self.media.check(message.media, message.media_item_id)

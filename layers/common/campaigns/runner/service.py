@@ -7,11 +7,14 @@ One invocation, in steps:
 2. `_prepare`: the template, media and WhatsApp session the run needs, and what
    one send may cost in time (`SendPlan`, runner/budget.py).
 3. For each contact, in index order (`ContactCursor`, runner/contacts.py: none is
-   stepped over): `_before_claim` decides to park for the schedule (batch pause,
-   a wait longer than an invocation), hand off (this invocation's time is short),
-   or wait here and claim; `SendStep.send` (runner/send_step.py) sends it and says
-   what happened; `_record` writes it (and, when the next send follows at once,
-   claims the next contact in the same write).
+   stepped over): `Waits.before_claim` (runner/waits.py) decides to park for the
+   schedule (batch pause, a wait longer than an invocation), hand off (this
+   invocation's time is short), or wait here for the contact's turn on the number;
+   `_claim` claims it, checking the owner's opt-out list and writing the number's
+   turn in the same request (an opted-out contact is recorded Skipped there, never
+   sent); `SendStep.send` (runner/send_step.py) sends it and says what happened;
+   `_record` writes it (and, when the next send follows at once, claims the next
+   contact, with its checks, in the same write).
 4. `RunEndings` (runner/endings.py): complete, pause with the reason that stopped
    the run, park, or hand off to `hop + 1`.
 
@@ -35,6 +38,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from campaigns.config import Settings, settings
 from campaigns.data.campaign_writes import transient_store_error
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
+from campaigns.data.run_writes import Claim, Recipient
 from campaigns.data.session_pauses import session_not_held_reason, session_not_working_reason
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost
@@ -49,7 +53,7 @@ from campaigns.runner.events import RunEvent, RunResult, RunStats
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
 from campaigns.runner.start import RunStart, next_index
-from campaigns.runner.waits import Waits, batch_full
+from campaigns.runner.waits import NUMBER_BUSY, NUMBER_TURN_TRIES, Waits, batch_full
 from campaigns.sending.pacing import Pacer
 from campaigns.sending.sender import Media, SendDeferred, Sender, SendNotAttempted, SendPlan
 from campaigns.timeutil import utcnow
@@ -57,8 +61,9 @@ from campaigns.timeutil import utcnow
 GENERIC_FAILURE = (
     "The campaign stopped because of an unexpected error. Contacts already handled keep their status."
 )
+OPTED_OUT = "This number opted out of messages from this WhatsApp number's owner; it was not sent"
 # A merged record-and-claim holds the next contact's claim during this wait; a pause
-# arriving in that window lets that one contact go out, so keep it short.
+# or an opt-out arriving in that window lets that one contact go out, so keep it short.
 MERGED_CLAIM_MAX_WAIT_MS = 1_000
 
 __all__ = ["GENERIC_FAILURE", "NOT_ON_WHATSAPP", "CampaignRunner", "RunEvent", "RunResult", "typing_ms"]
@@ -216,10 +221,11 @@ class CampaignRunner:
                 first_of_chunk = index % self.cfg.chunk_size == 0 or (
                     index == start and not run.event.run_token
                 )
-                stop = self._check_session(run) if first_of_chunk else None
-                stop = stop or self.waits.before_claim(run, contact) or self._claim(run, index)
-                if stop:
-                    return stop, False
+                claim = (self._check_session(run) if first_of_chunk else None) or self._claim(run, contact)
+                if isinstance(claim, RunResult):
+                    return claim, False
+                if claim is Claim.OPTED_OUT:
+                    return None, False  # recorded Skipped, never sent
             else:
                 self.waits.until_due(run, contact)
             outcome = self.step.send(run.message, contact, run.pacer, _pending_id(run.campaign, index))
@@ -251,54 +257,87 @@ class CampaignRunner:
             # Named by its label and phone, never by the WAHA name the server generated.
             return self.end.pause(run, session_not_working_reason(state.name, state.status, state.detail))
 
-    def _claim(self, run: Run, index: int) -> RunResult | None:
+    def _claim(self, run: Run, contact: Contact) -> RunResult | Claim:
+        """Wait for the contact's turn, then claim it in one request that also checks
+        the owner's opt-out list and writes the number's turn. Returns a result that
+        ends the run, CLAIMED, or OPTED_OUT (the contact recorded Skipped). When another
+        campaign took the number since its turn was decided, the turn is decided again."""
+        index = int(contact.index)
+        for _ in range(NUMBER_TURN_TRIES):
+            stop = self.waits.before_claim(run, contact)
+            if stop:
+                return stop
+            recipient = self.waits.recipient(run, contact)
+            try:
+                claim = self.store.run.claim(
+                    run.campaign.id, run.token, index, recipient, self.clock(), run.lease_extra_ms()
+                )
+            except RunLost:
+                self.step.turn.drop()
+                logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
+                return RunResult.STOPPED
+            if claim is Claim.CLAIMED:
+                return claim
+            self.step.turn.drop()
+            if claim is Claim.OPTED_OUT:
+                return self._skip(run, contact)
+        return self.end.park(run, 1000, NUMBER_BUSY, delay_s=1)
+
+    def _skip(self, run: Run, contact: Contact) -> RunResult | Claim:
+        """The contact's number is on the owner's opt-out list: recorded Skipped, never sent."""
+        outcome = Outcome(DeliveryStatus.SKIPPED, error=OPTED_OUT)
         try:
-            self.store.run.claim(run.campaign.id, run.token, index, self.clock(), run.lease_extra_ms())
-            return None
+            self.store.run.skip(
+                run.campaign.id,
+                run.token,
+                int(contact.index),
+                contact.phone_number,
+                outcome,
+                self.clock(),
+                run.lease_extra_ms(),
+            )
         except RunLost:
             logger.info("Run stopped at the next contact (paused, cancelled or taken over)")
             return RunResult.STOPPED
+        _count(run, outcome)
+        return Claim.OPTED_OUT
 
-    def _merge_next(self, run: Run, index: int, outcome: Outcome, start: int) -> bool:
-        """Claim the next contact in the same write that records this one, when its send
-        follows at once: one DynamoDB request per contact instead of two. Decided with
-        the same wait the next send will use."""
+    def _merge_next(self, run: Run, index: int, outcome: Outcome, start: int) -> Recipient | None:
+        """The next contact, to claim in the same write that records this one when its
+        send follows at once: one DynamoDB request per contact. Decided with the same
+        wait the next send will use; its opt-out check and its turn on the number ride
+        in that write too."""
         assert run.cursor is not None and run.pacer is not None
         following = run.cursor.peek(index + 1)
         if outcome.status is DeliveryStatus.UNKNOWN or following is None:
-            return False
+            return None
         if (index + 1) % self.cfg.chunk_size == 0:
-            return False  # the session is checked before each chunk, with nothing claimed
+            return None  # the session is checked before each chunk, with nothing claimed
         if batch_full(run.campaign, outcome.status is DeliveryStatus.SENT):
-            return False
+            return None
         wait_ms = run.pacer.wait_ms()
         if wait_ms > MERGED_CLAIM_MAX_WAIT_MS or not run.can_afford(wait_ms, self.cfg.handoff_margin_ms):
-            return False
-        return self.waits.free_now(run, following)
+            return None
+        if not self.waits.free_now(run, following):
+            return None
+        return self.waits.recipient(run, following)
 
-    def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: bool) -> bool:
+    def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: Recipient | None) -> bool:
         """Record the contact; claim the next one in the same write when asked. Returns
         whether the next contact is claimed. Raises RunLost when the run changed hands."""
-        index, now, phone = int(contact.index), self.clock(), contact.phone_number
-        writes = self.store.run
-        claimed = False
-        if claim_next:
-            try:
-                writes.record(
-                    run.campaign.id,
-                    run.token,
-                    index,
-                    phone,
-                    outcome,
-                    now,
-                    claim_next=True,
-                    lease_extra_ms=run.lease_extra_ms(),
-                )
-                claimed = True
-            except RunLost:
-                pass  # paused or cancelled meanwhile: record alone; the next claim stops the run
-        if not claimed:
-            writes.record(run.campaign.id, run.token, index, phone, outcome, now)
+        claimed = self.store.run.record(
+            run.campaign.id,
+            run.token,
+            int(contact.index),
+            contact.phone_number,
+            outcome,
+            self.clock(),
+            claim_next=claim_next,
+            lease_extra_ms=run.lease_extra_ms(),
+        )
+        if claim_next is not None and not claimed:
+            # Paused meanwhile, opted out or the number taken: the next claim finds out.
+            self.step.turn.drop()
         _count(run, outcome)
         return claimed
 

@@ -2,11 +2,15 @@
 
 A turn is recorded on the number as the latest moment its message can go out (the
 other campaigns on the number count their gap from there): the moment it was taken,
-plus the typing, plus the calls made before the delivering request (the claim, the
-opt-out read, the number check, the message id), plus room. Those calls are
-reserved for at the slowest they took in this invocation, so a campaign's turns are
-recorded at the same offset or a later one, never an earlier one (its own next turn
-is never held back by a smaller reservation).
+plus the typing, plus the calls made before the delivering request (the claim, which
+writes the turn with the opt-out check, the number check, the message id), plus room.
+Those calls are reserved for at the slowest they took in this invocation, so a
+campaign's turns are recorded at the same offset or a later one, never an earlier one
+(its own next turn is never held back by a smaller reservation).
+
+A turn is decided before the claim and written by it (`slot`, handed to the claim
+once): a claim refused because another campaign took the number meanwhile drops the
+turn, and the turn is decided again from the number as it is now.
 
 When the calls overrun the reservation anyway (a slow WAHA), the message must not go
 out later than recorded: the send step asks before its last call, and the sender
@@ -22,6 +26,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from campaigns.data.number_slots import SlotWrite
 
 # A turn's room beyond the reserved calls.
 TURN_ROOM_S = 1.0
@@ -40,6 +48,8 @@ class NumberTurn:
     send_by: float | None = None
     # Moves the turn, if still the number's last, to MOVED_TURN_S from now: True if moved.
     move_later: Callable[[], bool] | None = None
+    # The turn's write on the number, until the claim that makes it takes it.
+    slot: SlotWrite | None = None
 
     def reserved_s(self, measured_lead_s: float) -> float:
         """The calls a turn reserves for: the slowest so far (before any send: what the
@@ -47,17 +57,29 @@ class NumberTurn:
         return max(measured_lead_s, self.calls or 0.0) + TURN_ROOM_S
 
     def hold(
-        self, at: float, after_s: float, typing_s: float, latest_s: float, move_later: Callable[[], bool]
+        self,
+        at: float,
+        after_s: float,
+        typing_s: float,
+        latest_s: float,
+        move_later: Callable[[], bool],
+        slot: SlotWrite | None,
     ) -> None:
         """A turn taken at `at` (monotonic) for a send `after_s` later (a short pacing
-        wait first), recorded on the number `latest_s` after `at`."""
+        wait first), recorded on the number `latest_s` after `at` by `slot`'s write."""
         self.taken = at + after_s
         self.typing_s = typing_s
         self.send_by = at + latest_s
         self.move_later = move_later
+        self.slot = slot
+
+    def take_slot(self) -> SlotWrite | None:
+        """The turn's write on the number, for the claim that makes it (once)."""
+        slot, self.slot = self.slot, None
+        return slot
 
     def drop(self) -> None:
-        self.taken = self.send_by = self.move_later = None
+        self.taken = self.send_by = self.move_later = self.slot = None
 
     def overran(self) -> bool:
         """Just before the delivering request: True when the send would go out after its

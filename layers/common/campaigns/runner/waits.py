@@ -5,6 +5,10 @@ the campaign's own pacing gap; then the WhatsApp number's turn (per-number pacin
 and its daily limit, `campaigns.data.number_slots`). A wait longer than
 CONTINUATION_THRESHOLD_MS, or longer than this invocation can afford, ends the
 invocation (park, with a delayed continuation); a short one is slept here.
+
+The number's turn is decided here and written by the claim that follows, in its
+request (`recipient`); a claim refused because the number was taken meanwhile comes
+back here, and the turn is decided again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import datetime, timedelta
 from campaigns.config import Settings
 from campaigns.data.models import Campaign, Contact
 from campaigns.data.number_slots import NumberSlots
+from campaigns.data.run_writes import Recipient
 from campaigns.domain.number_pacing import Decision
 from campaigns.domain.send_windows import SendWindow
 from campaigns.runner.endings import RunEndings
@@ -27,6 +32,7 @@ from campaigns.runner.send_step import SendStep
 from campaigns.runner.turns import MOVED_TURN_S, TURN_ROOM_S
 
 WAITING_BETWEEN_MESSAGES = "Waiting between messages"
+NUMBER_BUSY = "The WhatsApp number is busy; trying again"
 # Short waits for the number's turn slept here before the run parks instead.
 NUMBER_TURN_TRIES = 20
 # The room a number's turn keeps beyond the calls it reserves for.
@@ -95,20 +101,27 @@ class Waits:
         return self.end.park(run, wait_s * 1000, reason, delay_s=wait_s)
 
     def free_now(self, run: Run, contact: Contact) -> bool:
-        """Inside the send window, and the number's slot for `contact` taken, at once (no
+        """Inside the send window, and the number's slot for `contact` granted, at once (no
         waiting here for the number; the pacing wait, at most a second, comes first): its
-        claim may be merged into the previous record."""
+        claim, with the slot's write, may be merged into the previous record."""
         assert run.message is not None and run.pacer is not None
         now = self.clock()
         window = send_window_of(run.campaign)
         if window is not None and not window.is_open(now):
             return False
-        return self._take_slot(run, contact, now, run.pacer.wait_ms()).granted
+        return self._decide_slot(run, contact, now, run.pacer.wait_ms()).granted
 
-    def _take_slot(self, run: Run, contact: Contact, now: datetime, after_ms: int = 0) -> Decision:
-        """The number's slot for a send that reaches WAHA after `after_ms` and its typing
+    def recipient(self, run: Run, contact: Contact) -> Recipient:
+        """What the claim of `contact` checks and writes in its request: the owner's
+        opt-out list, and the number's turn decided for it."""
+        assert run.message is not None
+        return Recipient(run.message.owner_id, contact.phone_number, self.step.turn.take_slot())
+
+    def _decide_slot(self, run: Run, contact: Contact, now: datetime, after_ms: int = 0) -> Decision:
+        """The number's slot decided (and held as the turn, for the claim to write) for a
+        send that reaches WAHA after `after_ms` and its typing
         (at the earliest) and, at the latest, after everything done before it too: the
-        claim, the opt-out read, the number check and the message id, reserved for at
+        claim that writes the slot, the number check and the message id, reserved for at
         the slowest they took lately, with room (`campaigns.runner.turns`). Judged at the
         earliest and recorded at the latest, the gap WhatsApp sees is never under the
         number's gap; a send whose calls overrun the reservation takes the turn again."""
@@ -118,12 +131,17 @@ class Waits:
         earliest = timedelta(milliseconds=after_ms + typing_ms)
         latest = earliest + timedelta(seconds=turn.reserved_s(run.pacer.lead_s))
         min_gap_ms = int(run.campaign.min_delay_ms or 0)
-        decision = self.slots.take(
+        decision, slot = self.slots.decide(
             run.message.session, run.campaign.id, min_gap_ms, now + latest, now, sends_from=now + earliest
         )
         if decision.granted:
             turn.hold(
-                taken, after_ms / 1000, typing_ms / 1000, latest.total_seconds(), lambda: self._move(run)
+                taken,
+                after_ms / 1000,
+                typing_ms / 1000,
+                latest.total_seconds(),
+                lambda: self._move(run),
+                slot,
             )
         else:
             turn.drop()
@@ -136,12 +154,13 @@ class Waits:
         return self.slots.move_later(run.message.session, run.campaign.id, send_at)
 
     def _number_turn(self, run: Run, contact: Contact) -> RunResult | None:
-        """The number's turn: per-number pacing and its daily limit, across campaigns."""
+        """The number's turn: per-number pacing and its daily limit, across campaigns,
+        decided here and written by the claim."""
         assert run.message is not None
         typing = timedelta(milliseconds=self.step.typing_for(run.message, contact))
         for _ in range(NUMBER_TURN_TRIES):
             now = self.clock()
-            slot = self._take_slot(run, contact, now)
+            slot = self._decide_slot(run, contact, now)
             if slot.granted:
                 return None
             # The message goes out after its typing: wait until that lands on the turn.
@@ -153,4 +172,4 @@ class Waits:
                     run, whole * 1000, slot.reason or "Waiting for the number", delay_s=whole
                 )
             self.sleep(max(wait_s, 0.05))
-        return self.end.park(run, 1000, "The WhatsApp number is busy; trying again", delay_s=1)
+        return self.end.park(run, 1000, NUMBER_BUSY, delay_s=1)
