@@ -165,11 +165,12 @@ def run(ctx: Context) -> FigureResult:
         )
     )
     figure.details.append(
-        "How a turn is taken (runner/waits.py, data/number_slots.py): before its claim a campaign "
-        "takes the number's slot with one conditional write on the session item. The slot is "
-        "judged at the earliest moment the send can reach WAHA and recorded at the latest: the "
-        "earliest plus what the pacer measured before the last send (the number check, the "
-        "message id) plus `SLOT_ALLOWANCE_S` for the claim and the opt-out read. The next "
+        "How a turn is taken (runner/waits.py, runner/turns.py, data/number_slots.py): the "
+        "campaign's claim carries the number's turn, a conditional write on the session item in "
+        "the same transaction as the claim and the opt-out check. The turn is judged at the "
+        "earliest moment the send can reach WAHA and recorded at the latest: the earliest plus "
+        "the slowest calls seen before a send (the number check, the message id) plus a room "
+        "(`SLOT_ALLOWANCE_S`); a message not ready by then takes the turn again. The next "
         "campaign's turn starts a gap after that latest moment, so a gap from one campaign to the "
         "other is the configured gap plus the allowance and the lead; within one campaign the "
         "campaign's own pacing applies. A wait for the number longer than "
@@ -189,11 +190,10 @@ def run(ctx: Context) -> FigureResult:
             + ", but the number sends at "
             f"{GAP_MS / mean:.2f} x the rate it allows. The cause is the slot's room for what "
             f"happens between taking the slot and the send (`SLOT_ALLOWANCE_S` = {SLOT_ALLOWANCE_S:g} s "
-            "plus the pacer's lead), added to every turn, where what it covers is two DynamoDB "
-            "requests (the claim and the opt-out read). Not changed here (runner/ and "
-            "data/number_slots.py are not this work's). Suggested: measure the claim and the "
-            "opt-out read as the pacer measures the number check and the message id, and record "
-            "the slot at the earliest plus that measured lead and a small margin; or correct the "
+            "plus the calls' reservation), added to every turn, where what it covers is the claim's "
+            "one DynamoDB request. Suggested: measure the claim as the turn measures the number "
+            "check and the message id, and record the turn at the earliest plus that measured lead "
+            "and a small margin; or correct the "
             "slot to the send's real time in the record's transaction (no extra request) and have "
             "a waiting campaign ask again at the earliest turn the correction allows."
         )
