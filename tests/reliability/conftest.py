@@ -3,11 +3,13 @@ and recorded in RELIABILITY.md after a full, passing run of the suite."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakewaha import FakeWaha
 from tests.reliability.figures import FIGURES, KINDS, SUITES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,6 +93,18 @@ FIXED_BUGS = {
         "ends, and the schedule records that contact as Unknown."
     ),
 }
+
+
+@pytest.fixture(scope="module")
+def waha() -> Iterator[FakeWaha]:
+    """One fake WAHA server for a module's cases over HTTP, stopped after them; any error
+    it raised fails the module."""
+    fake = FakeWaha().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    assert not fake.errors, f"fake WAHA raised: {fake.errors!r}"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

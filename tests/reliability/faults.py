@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
@@ -42,6 +42,8 @@ from campaigns.sending.waha_sender import WahaSender
 from campaigns.timeutil import utcnow
 from tests.fakewaha import FakeWaha, _Handler, _Server
 from tests.runner_harness import FakeClock, runner_settings
+
+T = TypeVar("T")
 
 # Every retry really happens, in milliseconds.
 FAST_RETRIES = RetryPolicy(
@@ -400,3 +402,30 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def at_once(count: int, action: Callable[[], T]) -> list[T]:
+    """`action` called by `count` threads released together; their results (any error
+    raised in one fails the caller)."""
+    barrier = threading.Barrier(count)
+    results: list[T] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            result = action()
+            with lock:
+                results.append(result)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert len(results) == count
+    return results

@@ -41,16 +41,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @pytest.fixture(scope="module")
-def waha() -> Iterator[FakeWaha]:
-    fake = FakeWaha().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-    assert not fake.errors, f"fake WAHA raised: {fake.errors!r}"
-
-
-@pytest.fixture(scope="module")
 def stack(dynamodb_endpoint: str, waha: FakeWaha) -> Iterator[LocalStack]:
     local = LocalStack(
         port=0,

@@ -31,16 +31,6 @@ SETTLED = {"Paused", "Completed", "Failed", "Cancelled"}
 
 
 @pytest.fixture(scope="module")
-def waha() -> Iterator[FakeWaha]:
-    fake = FakeWaha().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-    assert not fake.errors, f"fake WAHA raised: {fake.errors!r}"
-
-
-@pytest.fixture(scope="module")
 def stack(dynamodb_endpoint: str, waha: FakeWaha) -> Iterator[LocalStack]:
     # `dynamodb_endpoint` first: the stack restores the environment it found when it stops.
     local = LocalStack(

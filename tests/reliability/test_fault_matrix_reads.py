@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -40,6 +39,7 @@ from tests.fakewaha import FakeWaha
 from tests.reliability import invariants
 from tests.reliability.faults import (
     Clock,
+    at_once,
     dynamodb_errors,
     dynamodb_page_gaps,
     tick,
@@ -181,7 +181,7 @@ def test_duplicated_events_with_throttled_reads_run_once(
 
     # Throttled three times in all, spread over the copies: the SDK absorbs it.
     with dynamodb_errors(operation, times=3) as fault:
-        results = _at_once(
+        results = at_once(
             copies, lambda: _runner(fake_waha, invoker, clock).run(RunEvent.parse(event), unlimited, "runner")
         )
     FIGURES.fault(SUITE, fault.injected + copies - 1)
@@ -203,7 +203,7 @@ def test_duplicated_events_with_reads_throttled_for_good_leave_one_consistent_ru
     event = runner_event(campaign.id)
     # Both copies read the campaign; after that, every read of this kind is throttled.
     with dynamodb_errors(operation, after=2 if operation == "GetItem" else 0) as fault:
-        results = _at_once(
+        results = at_once(
             2,
             lambda: fake_clock_runner(fake_waha, invoker, clock).run(
                 RunEvent.parse(event), unlimited, "runner"
@@ -222,31 +222,6 @@ def test_duplicated_events_with_reads_throttled_for_good_leave_one_consistent_ru
 def _runner(fake: FakeWaha, invoker: RecordingInvoker, clock: Clock) -> CampaignRunner:
     cfg = runner_settings()
     return CampaignRunner(CampaignStore(cfg.lease_seconds), waha_sender(fake), invoker, cfg, clock=clock)
-
-
-def _at_once(count: int, action: Callable[[], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            result = action()
-            with lock:
-                results.append(result)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
-    assert len(results) == count
-    return results
 
 
 # --------------------------------------------------------------------------- the schedule's reads
@@ -309,7 +284,7 @@ def test_two_ticks_at_once_with_throttled_queries_start_and_take_over_once(build
     world = _due_world(build)
     invoker = RecordingInvoker()
     with dynamodb_errors("Query", times=3) as fault:
-        _at_once(2, lambda: tick(invoker, utcnow()))
+        at_once(2, lambda: tick(invoker, utcnow()))
     FIGURES.fault(SUITE, fault.injected + 1)
     assert fault.injected == 3
     assert _invoked(invoker, world) == {"start": 1, "take over": 1, "settle": 0}
@@ -391,7 +366,7 @@ def test_the_same_ack_twice_at_once_with_throttled_reads_counts_once(
     ((url, headers, raw),) = captured
 
     with dynamodb_errors("GetItem", times=3) as fault:
-        statuses = _at_once(2, lambda: waha_api._post(url, headers, raw))
+        statuses = at_once(2, lambda: waha_api._post(url, headers, raw))
     FIGURES.fault(SUITE, fault.injected + 1)
 
     assert fault.injected == 3

@@ -21,7 +21,6 @@ server reached through the real WAHA sender).
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -42,6 +41,7 @@ from tests.reliability.faults import (
     RestartingWaha,
     SimulatedCrash,
     WahaOutage,
+    at_once,
     dynamodb_errors,
     runner,
     tick,
@@ -215,31 +215,6 @@ def test_a_crash_then_cancel_still_records_the_in_flight_contact_unknown(
 # --------------------------------------------------------------------------- duplicated events
 
 
-def _concurrently(count: int, action: Callable[[], RunResult]) -> list[RunResult]:
-    barrier = threading.Barrier(count)
-    results: list[RunResult] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            result = action()
-            with lock:
-                results.append(result)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
-    assert len(results) == count
-    return results
-
-
 @pytest.mark.parametrize("copies", [2, 3])
 def test_the_first_event_delivered_several_times_at_once_runs_once(
     build: Builder, fake_waha: FakeWaha, copies: int
@@ -251,7 +226,7 @@ def test_the_first_event_delivered_several_times_at_once_runs_once(
     invoker, clock = RecordingInvoker(), Clock()
     event = runner_event(campaign.id)
 
-    results = _concurrently(
+    results = at_once(
         copies,
         lambda: runner(waha_sender(fake_waha), invoker, clock).run(
             RunEvent.parse(event), unlimited, "runner"
@@ -277,7 +252,7 @@ def test_a_hand_off_event_delivered_several_times_at_once_runs_once(
     (hop,) = invoker.pop_all()
     assert hop["runToken"] and hop["hop"] == 1
 
-    results = _concurrently(
+    results = at_once(
         copies,
         lambda: runner(waha_sender(fake_waha), invoker, clock).run(RunEvent.parse(hop), unlimited, "runner"),
     )

@@ -83,16 +83,6 @@ class Webhook:
 
 
 @pytest.fixture(scope="module")
-def waha() -> Iterator[FakeWaha]:
-    fake = FakeWaha().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-    assert not fake.errors, f"fake WAHA raised: {fake.errors!r}"
-
-
-@pytest.fixture(scope="module")
 def stack(dynamodb_endpoint: str, waha: FakeWaha) -> Iterator[LocalStack]:
     local = LocalStack(
         port=0,
