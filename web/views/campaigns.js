@@ -72,42 +72,80 @@ export function mount(container, ctx) {
     ),
   );
 
-  function row(campaign) {
-    const id = campaign.id;
-    const name = campaign.name || "(no name)";
-    const subline =
-      campaign.status === "Scheduled" && campaign.scheduledAt
-        ? h("span", { class: "subline" }, "Starts ", timeElement(campaign.scheduledAt))
-        : campaign.createdAt
-          ? h("span", { class: "subline" }, "Created ", timeElement(campaign.createdAt))
-          : null;
-    const reason = campaign.status === "Paused" && campaign.pauseReason
-      ? h("span", { "data-testid": `pause-reason-${id}` }, campaign.pauseReason)
-      : h("span", { class: "muted", "aria-label": "none", "data-testid": `pause-reason-${id}` }, "—");
-    const cell = (label, attrs, ...children) => h("td", { role: "cell", "data-label": label, ...attrs }, ...children);
-    return h(
+  // One row per campaign, its cells and name link kept across re-renders: polling updates their
+  // contents in place and never detaches the link, so a press that begins on a name before a
+  // refresh and ends after it is still a click on that name.
+  const rows = new Map(); // campaign id -> { tr, link, subline, cells }
+  const LABELS = ["Status", "Progress", "Started", "Completed", "Pause or wait", "Actions"];
+  const CELL_ATTRS = {
+    Progress: { class: "cell-progress" },
+    "Pause or wait": { class: "cell-reason" },
+    Actions: { class: "cell-actions" },
+  };
+
+  function kept(id) {
+    let entry = rows.get(id);
+    if (entry) return entry;
+    const link = h("a", { href: campaignHref(id), class: "campaign-link", "data-testid": `open-campaign-${id}`, "data-campaign-id": id });
+    const subline = h("span", { class: "subline" });
+    const cells = Object.fromEntries(LABELS.map((label) => [label, h("td", { role: "cell", "data-label": label, ...CELL_ATTRS[label] })]));
+    cells.Started.dataset.testid = `started-${id}`;
+    cells.Completed.dataset.testid = `completed-${id}`;
+    const tr = h(
       "tr",
       {
         role: "row",
         "data-testid": `campaign-row-${id}`,
         "data-campaign-id": id,
-        "data-status": campaign.status,
         onclick: (event) => {
           if (event.target.closest("button, a, input, select, textarea")) return;
           ctx.navigate(campaignHref(id));
         },
       },
-      cell("Name", { class: "cell-name" },
-        h("a", { href: campaignHref(id), class: "campaign-link", "data-testid": `open-campaign-${id}`, "data-campaign-id": id }, name),
-        subline),
-      cell("Status", {}, statusBadge(campaign.status, `status-${id}`)),
-      cell("Progress", { class: "cell-progress" }, progressBar(campaign)),
-      cell("Started", { "data-testid": `started-${id}` }, timeElement(campaign.startedAt)),
-      cell("Completed", { "data-testid": `completed-${id}` }, timeElement(campaign.completedAt)),
-      cell("Pause or wait", { class: "cell-reason" }, waitNote(campaign) ?? reason),
-      cell("Actions", { class: "cell-actions" },
-        h("div", { class: "actions" }, actionButtons(campaign, { pending: state.pending.get(id), onAction: (action) => runAction(campaign, action) }))),
+      h("td", { role: "cell", "data-label": "Name", class: "cell-name" }, link, subline),
+      LABELS.map((label) => cells[label]),
     );
+    entry = { tr, link, subline, cells };
+    rows.set(id, entry);
+    return entry;
+  }
+
+  function row(campaign) {
+    const id = campaign.id;
+    const name = campaign.name || "(no name)";
+    const { tr, link, subline, cells } = kept(id);
+    if (link.textContent !== name) link.textContent = name;
+    tr.dataset.status = campaign.status ?? "";
+    if (campaign.status === "Scheduled" && campaign.scheduledAt) replaceChildren(subline, "Starts ", timeElement(campaign.scheduledAt));
+    else if (campaign.createdAt) replaceChildren(subline, "Created ", timeElement(campaign.createdAt));
+    else replaceChildren(subline);
+    subline.hidden = !subline.hasChildNodes();
+    const reason = campaign.status === "Paused" && campaign.pauseReason
+      ? h("span", { "data-testid": `pause-reason-${id}` }, campaign.pauseReason)
+      : h("span", { class: "muted", "aria-label": "none", "data-testid": `pause-reason-${id}` }, "—");
+    replaceChildren(cells.Status, statusBadge(campaign.status, `status-${id}`));
+    replaceChildren(cells.Progress, progressBar(campaign));
+    replaceChildren(cells.Started, timeElement(campaign.startedAt));
+    replaceChildren(cells.Completed, timeElement(campaign.completedAt));
+    replaceChildren(cells["Pause or wait"], waitNote(campaign) ?? reason);
+    replaceChildren(cells.Actions,
+      h("div", { class: "actions" }, actionButtons(campaign, { pending: state.pending.get(id), onAction: (action) => runAction(campaign, action) })));
+    return tr;
+  }
+
+  /** The rows in the list's order, moving only those out of place and removing those gone. */
+  function placeRows() {
+    const wanted = state.campaigns.map(row);
+    const keep = new Set(wanted);
+    for (const [id, entry] of rows) {
+      if (keep.has(entry.tr)) continue;
+      entry.tr.remove();
+      rows.delete(id);
+    }
+    for (const other of [...el.body.children]) if (!keep.has(other)) other.remove();
+    wanted.forEach((tr, i) => {
+      if (el.body.children[i] !== tr) el.body.insertBefore(tr, el.body.children[i] ?? null);
+    });
   }
 
   function render() {
@@ -115,7 +153,7 @@ export function mount(container, ctx) {
     const focused = el.body.contains(document.activeElement) ? document.activeElement : null;
     const focusedTestid = focused?.dataset.testid;
     const focusedCampaign = focused?.dataset.campaignId;
-    replaceChildren(el.body, state.campaigns.map(row));
+    placeRows();
     if (focusedTestid) {
       const again = el.body.querySelector(`[data-testid="${CSS.escape(focusedTestid)}"]`);
       const fallback = focusedCampaign ? el.body.querySelector(`[data-testid="${CSS.escape(`open-campaign-${focusedCampaign}`)}"]`) : null;
