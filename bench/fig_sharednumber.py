@@ -168,18 +168,19 @@ def run(ctx: Context) -> FigureResult:
         "How a turn is taken (runner/waits.py, runner/turns.py, data/number_slots.py): the "
         "campaign's claim carries the number's turn, a conditional write on the session item in "
         "the same transaction as the claim and the opt-out check. The turn is judged at the "
-        "earliest moment the send can reach WAHA and recorded at the latest: the earliest plus "
-        "the slowest calls seen before a send (the number check, the message id) plus a room "
-        "(`SLOT_ALLOWANCE_S`); a message not ready by then takes the turn again. The next "
-        "campaign's turn starts a gap after that latest moment, so a gap from one campaign to the "
-        "other is the configured gap plus the allowance and the lead; within one campaign the "
-        "campaign's own pacing applies. A wait for the number longer than "
-        "`CONTINUATION_THRESHOLD_MS` ends the invocation, and a delayed continuation (whole "
-        "seconds) resumes it."
+        "moment the send should reach WAHA (its typing plus the slowest of the last calls from "
+        "taking a turn to the ready request: the claim, the number check, the message id) and "
+        "recorded at the latest it may (the calls reserved for with `TURN_ROOM_S` of room); a "
+        "message ready sooner waits just before its request for the moment the number allows, "
+        "one not ready by the latest takes the turn again. The record that follows a send "
+        "settles its turn with the moment its request started (an unconditional update in the "
+        "record's transaction, no request of its own); another campaign counts its gap from the "
+        "settled moment, and while a turn is unsettled asks again from its earliest. The "
+        "campaign that sent last lets a waiting one go first (for up to a gap) and follows the "
+        "turn it takes. A wait for the number longer than `CONTINUATION_THRESHOLD_MS` ends the "
+        "invocation, and a delayed continuation (whole seconds) resumes it."
     )
     if abs(error) > TOLERANCE:
-        from campaigns.runner.waits import SLOT_ALLOWANCE_S
-
         figure.findings.append(
             f"**Two campaigns on one number are spaced {mean / GAP_MS:.2f} x the number's gap** "
             f"(figure 11): configured {GAP_MS:,} ms, the sends through the number go out every "
@@ -187,14 +188,6 @@ def run(ctx: Context) -> FigureResult:
             f"from one campaign to the other), never closer than {low:.0f} ms"
             + (": safe (the contract's minimum holds)" if low >= GAP_MS else ": closer than the gap")
             + (" and fair" if worst <= FAIRNESS else ", not fair")
-            + ", but the number sends at "
-            f"{GAP_MS / mean:.2f} x the rate it allows. The cause is the slot's room for what "
-            f"happens between taking the slot and the send (`SLOT_ALLOWANCE_S` = {SLOT_ALLOWANCE_S:g} s "
-            "plus the calls' reservation), added to every turn, where what it covers is the claim's "
-            "one DynamoDB request. Suggested: measure the claim as the turn measures the number "
-            "check and the message id, and record the turn at the earliest plus that measured lead "
-            "and a small margin; or correct the "
-            "slot to the send's real time in the record's transaction (no extra request) and have "
-            "a waiting campaign ask again at the earliest turn the correction allows."
+            + f", but the number sends at {GAP_MS / mean:.2f} x the rate it allows."
         )
     return figure

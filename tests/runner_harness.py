@@ -18,7 +18,7 @@ from campaigns.data.models import ALL_MODELS
 from campaigns.data.store import CampaignStore
 from campaigns.invoker import RecordingInvoker, runner_event
 from campaigns.runner.service import CampaignRunner, RunEvent, RunResult
-from campaigns.sending.sender import DryRunSender, OutgoingMessage, SendResult, SessionState
+from campaigns.sending.sender import DryRunSender, OutgoingMessage, SendResult, SessionState, require_on_time
 from campaigns.timeutil import utcnow
 
 
@@ -119,6 +119,7 @@ class RecordingSender(DryRunSender):
         return SessionState(name=session, status=self.status)
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        require_on_time(message)  # as the WAHA sender asks, just before the delivering request
         if self.before_send:
             self.before_send(message, len(self.sent))
         if self.delay_s:

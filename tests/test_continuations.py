@@ -27,9 +27,15 @@ def the_wait_ends(campaign: Campaign) -> None:
     """Time passes: the parked run's wait is over, and its number's last send is long past."""
     Campaign(campaign.id).update(actions=[Campaign.waiting_until.set(utcnow() - timedelta(milliseconds=1))])
     session = WhatsAppSession.get(campaign.waha_session)
-    if session.number_last_send_at is not None:
-        earlier = session.number_last_send_at - timedelta(hours=1)
-        session.update(actions=[WhatsAppSession.number_last_send_at.set(earlier)])
+    # The turn as recorded, and as settled once its send went out.
+    names = ("number_last_send_at", "number_settled_at")
+    actions = [
+        getattr(WhatsAppSession, name).set(getattr(session, name) - timedelta(hours=1))
+        for name in names
+        if getattr(session, name) is not None
+    ]
+    if actions:
+        session.update(actions=actions)
 
 
 def test_a_long_gap_ends_the_invocation_and_a_delayed_continuation_sends_the_next(build):

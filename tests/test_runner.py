@@ -452,7 +452,8 @@ def test_ten_thousand_contacts_are_read_in_pages_never_all_at_once(build):
 # counted, and the difference is what each further contact costs.
 SMALL, LARGE = 25, 75
 CLAIM = "TransactWriteItems campaigns + opt-outs + whatsapp-sessions"  # claim, opt-out check, turn
-RECORD = "TransactWriteItems campaigns + deliveries"  # delivery and progress
+# delivery and progress, and the settlement of the send's turn on the number
+RECORD = "TransactWriteItems campaigns + deliveries + whatsapp-sessions"
 RECORD_AND_CLAIM = "TransactWriteItems campaigns + deliveries + opt-outs + whatsapp-sessions"
 PAGE = "Query contacts"
 
@@ -478,7 +479,8 @@ def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
     # Per contact, one transaction writes its delivery, advances progress and claims
     # the next contact, with the next one's opt-out check and its turn on the WhatsApp
     # number; only a page's first contact has a claim of its own (the session is
-    # checked before each page with nothing claimed), and its last a record alone.
+    # checked before each page with nothing claimed), and its last a record alone
+    # (which settles the send's turn on the number).
     pages = (LARGE - SMALL) // 25
     assert further == {
         RECORD_AND_CLAIM: (LARGE - SMALL) - pages,
@@ -501,7 +503,8 @@ def test_dynamodb_requests_per_contact_with_paced_sends(build):
 
     # A long wait is spent before the claim, so a pause during it stops the run before
     # the next send: per contact, one claim (with the opt-out check and the number's
-    # turn in the same request) and one record; and a page of contacts per 25.
+    # turn in the same request) and one record (with the turn's settlement); and a
+    # page of contacts per 25.
     pages = (LARGE - SMALL) // 25
     assert further == {CLAIM: LARGE - SMALL, RECORD: LARGE - SMALL, PAGE: pages}
     assert sum(further.values()) / (LARGE - SMALL) <= 2.1

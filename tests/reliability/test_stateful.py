@@ -43,6 +43,7 @@ from campaigns.sending.sender import (
     SendOutcomeUnknown,
     SendResult,
     SessionState,
+    require_on_time,
 )
 from tests.builders import Builder
 from tests.reliability import invariants
@@ -116,6 +117,7 @@ class ScriptedSender:
             raise SendNotAttempted(f"session is {self.status}")
         if message.phone_number in self.refused:
             raise ContactRejected("WhatsApp refused this number")
+        require_on_time(message)  # as the WAHA sender asks, just before the delivering request
         if fault in ("unknown-sent", "unknown-not-sent"):
             self.unknowns += 1
             if fault == "unknown-sent":

@@ -273,6 +273,13 @@ class WhatsAppSession(Model):
     number_hourly = UnicodeAttribute(null=True, attr_name="numberHourly")
     number_waiting = UnicodeAttribute(null=True, attr_name="numberWaiting")
     number_version = NumberAttribute(null=True, attr_name="numberVersion")
+    # The last turn's id and earliest moment (written with it), and its settlement: the
+    # moment its send really started, written after the send without the version (an
+    # old turn's settlement is told apart by its id).
+    number_turn_id = UnicodeAttribute(null=True, attr_name="numberTurnId")
+    number_last_send_from = UTCDateTimeAttribute(null=True, attr_name="numberLastSendFrom")
+    number_settled_turn = UnicodeAttribute(null=True, attr_name="numberSettledTurn")
+    number_settled_at = UTCDateTimeAttribute(null=True, attr_name="numberSettledAt")
 
     by_user = SessionsByUser()
 

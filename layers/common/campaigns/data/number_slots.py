@@ -36,12 +36,17 @@ ATTEMPTS = 5
 
 def _state(item: WhatsAppSession) -> NumberState:
     waiting = json.loads(item.number_waiting or "{}")
+    turn = item.number_turn_id
+    settled = turn is not None and item.number_settled_turn == turn
     return NumberState(
         last_send_at=item.number_last_send_at,
         last_min_gap_ms=int(item.number_last_gap_ms or 0),
         last_campaign_id=item.number_last_campaign,
         hourly={k: int(v) for k, v in json.loads(item.number_hourly or "{}").items()},
         waiting={c: parse_iso(t) for c, t in waiting.items()},
+        turn_id=turn,
+        last_send_from=item.number_last_send_from,
+        settled_at=item.number_settled_at if settled else None,
     )
 
 
@@ -67,6 +72,13 @@ def _actions(version: int | None, state: NumberState) -> list:
             WhatsAppSession.number_last_gap_ms.set(state.last_min_gap_ms),
             WhatsAppSession.number_last_campaign.set(state.last_campaign_id or ""),
         ]
+    if state.turn_id is not None:
+        # A new turn always has a new id: no settlement of an older one can apply to it.
+        actions.append(WhatsAppSession.number_turn_id.set(state.turn_id))
+        if state.last_send_from is None:
+            actions.append(WhatsAppSession.number_last_send_from.remove())
+        else:
+            actions.append(WhatsAppSession.number_last_send_from.set(state.last_send_from))
     return actions
 
 
@@ -118,6 +130,11 @@ class SlotWrite:
     def written(self) -> None:
         self.slots.wrote(self.item, self.version, self.state)
 
+    @property
+    def turn(self) -> tuple[str, str] | None:
+        """(the number's session name, the turn's id), for its settlement."""
+        return None if self.state.turn_id is None else (self.item.name, self.state.turn_id)
+
     def refused(self) -> None:
         self.slots.forget(self.item.name)
 
@@ -140,28 +157,34 @@ class NumberSlots:
         now: datetime,
         sends_from: datetime | None = None,
         wait_turn: bool = True,
+        settled_later: bool = True,
     ) -> tuple[Decision, SlotWrite | None]:
         """May this campaign send through the number, from the state last known, and the
         slot's write when it may (None: no session item, nothing to pace against). The
         send is judged at `sends_from`, the earliest it can reach WAHA, and recorded at
         `send_at`, the latest: whatever happens between, the next sender's gap holds. A
         campaign told to wait is remembered as waiting, for fair turns (unless
-        `wait_turn` is False: a one-off send that will not ask again)."""
+        `wait_turn` is False: a one-off send that will not ask again). A turn whose send
+        will not be settled (`settled_later` False) is never asked again early."""
         item = self._current(session_name)
         if item is None:
             return Decision(True), None
         state = _state(item)
         limit = getattr(item, "daily_limit", None)  # None: the default limit
         # After its own send, a campaign's sends are both recorded at the latest: its
-        # own pacing is unchanged. After another campaign's, judged at the earliest.
+        # own pacing is unchanged. After another campaign's, judged at `sends_from`.
         judged_at = send_at if state.last_campaign_id == campaign_id else (sends_from or send_at)
-        decision = decide(state, campaign_id, min_gap_ms, limit, judged_at)
+        decision = decide(state, campaign_id, min_gap_ms, limit, judged_at, asked_at=now)
         if decision.granted:
-            after = after_send(state, campaign_id, min_gap_ms, send_at, now)
+            after = after_send(
+                state, campaign_id, min_gap_ms, send_at, now, sends_from if settled_later else None
+            )
             return decision, SlotWrite(self, item, _version(item), after)
         if wait_turn and campaign_id not in state.waiting:
             state.waiting[campaign_id] = now
             self._write(item, state)  # best effort: being remembered only makes turns fairer
+            if decision.recheck:
+                self.forget(session_name)  # its settlement does not change the version
         else:
             self.forget(session_name)  # another sender holds the number: read it again
         return decision, None
@@ -179,7 +202,14 @@ class NumberSlots:
         """`decide`, and the slot written at once: a slot for one send, or when to ask again."""
         for _ in range(ATTEMPTS):
             decision, write = self.decide(
-                session_name, campaign_id, min_gap_ms, send_at, now, sends_from, wait_turn
+                session_name,
+                campaign_id,
+                min_gap_ms,
+                send_at,
+                now,
+                sends_from,
+                wait_turn,
+                settled_later=False,
             )
             if write is None or write.apply():
                 return decision
@@ -210,6 +240,8 @@ class NumberSlots:
         item.number_last_campaign = state.last_campaign_id
         item.number_hourly = json.dumps(state.hourly, sort_keys=True)
         item.number_waiting = json.dumps({c: to_iso(t) for c, t in state.waiting.items()})
+        item.number_turn_id = state.turn_id
+        item.number_last_send_from = state.last_send_from
         self._known[item.name] = item
 
     def forget(self, session_name: str) -> None:
@@ -236,6 +268,24 @@ class NumberSlots:
             return True
         self.forget(item.name)
         return False
+
+
+def settlement(session_name: str, turn_id: str, started_at: datetime) -> TransactItem:
+    """A turn's settlement, as an item of the transaction that records its send: the
+    moment the send's request really started. Unconditional and outside the version: a
+    settlement that lands after another campaign's turn is told apart by its id, and
+    ignored. Never in a transaction that also writes the number's next turn."""
+    return TransactItem(
+        "settle",
+        "update",
+        lambda tx: tx.update(
+            WhatsAppSession(session_name),
+            actions=[
+                WhatsAppSession.number_settled_turn.set(turn_id),
+                WhatsAppSession.number_settled_at.set(started_at),
+            ],
+        ),
+    )
 
 
 def number_load(

@@ -241,8 +241,10 @@ class RunWrites:
         *,
         claim_next: Recipient | None = None,
         lease_extra_ms: int = 0,
+        settle: TransactItem | None = None,
     ) -> bool:
-        """Contact `index`'s delivery and progress in one transaction. With `claim_next`
+        """Contact `index`'s delivery and progress in one transaction, with the
+        settlement of its turn on the number (`settle`) when given. With `claim_next`
         the same write claims `index + 1` with that recipient's checks, while the
         campaign is still Running; when that claim is refused (paused meanwhile, the
         number opted out or taken) the contact is recorded alone, and the next claim
@@ -260,14 +262,17 @@ class RunWrites:
                     now,
                     claim + _progress(index, outcome, now),
                     mine & (Campaign.status == CampaignStatus.RUNNING.value),
-                    also=claim_next.checks(),
+                    # The next turn supersedes this one's settlement (one write per item).
+                    also=claim_next.checks() + ([settle] if settle and claim_next.slot is None else []),
                 )
                 if not refused:
                     return True
             except RunLost:
                 pass  # paused or cancelled meanwhile; if the run was lost, recording alone says so
         actions = [Campaign.in_flight_index.remove(), *_progress(index, outcome, now)]
-        record_delivery(campaign_id, index, phone_number, outcome, now, actions, mine)
+        record_delivery(
+            campaign_id, index, phone_number, outcome, now, actions, mine, [settle] if settle else []
+        )
         return False
 
     def release(self, campaign_id: str, token: str, index: int, message_id: str | None = None) -> None:

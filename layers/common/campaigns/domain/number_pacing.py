@@ -6,6 +6,13 @@ the number's daily limit go out in any rolling 24 hours, and campaigns take turn
 now, and if not, from when? `campaigns.data.number_slots` applies it with one
 conditional write on the session, so it holds across invocations and processes.
 
+A send is recorded when its turn is taken, at the latest moment it can go out; once
+it has gone out, the runner settles the turn with the moment its request really
+started (`settled_at`). Another campaign counts its gap from the settled moment when
+there is one, and from the latest otherwise; while a turn is still unsettled it asks
+again from the earliest the turn could have gone out, so that the number is not left
+idle for the room a turn keeps.
+
 The rolling count is kept in hourly buckets; a bucket counts while any part of it
 is inside the last 24 hours, so the count is never below the real one (a send may
 wait up to an hour longer than strictly needed at the limit, never go over it).
@@ -13,10 +20,13 @@ wait up to an hour longer than strictly needed at the limit, never go over it).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 HOUR = timedelta(hours=1)
+# How often a campaign waiting for another's unsettled turn asks again.
+SETTLE_POLL = timedelta(milliseconds=100)
 DAY = timedelta(hours=24)
 DEFAULT_DAILY_LIMIT = 1_000
 # A waiting campaign is remembered this long; a campaign that stopped asking is forgotten.
@@ -47,6 +57,11 @@ class NumberState:
     last_campaign_id: str | None = None
     hourly: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, datetime] = field(default_factory=dict)
+    # The last turn: its id, the earliest its send could go out, and when it really
+    # did, once settled (None until then).
+    turn_id: str | None = None
+    last_send_from: datetime | None = None
+    settled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,11 @@ class Decision:
     granted: bool
     not_before: datetime | None = None
     reason: str | None = None
+    # Asked again at `not_before` from the number as stored then: the turn waited for
+    # may be settled by then, earlier than its latest.
+    recheck: bool = False
+    # Granted after another campaign's turn: the send must not start before this.
+    allowed_from: datetime | None = None
 
 
 def sent_in_last_day(state: NumberState, now: datetime) -> tuple[int, datetime | None]:
@@ -66,9 +86,16 @@ def sent_in_last_day(state: NumberState, now: datetime) -> tuple[int, datetime |
 
 
 def decide(
-    state: NumberState, campaign_id: str, min_gap_ms: int, daily_limit: int | None, now: datetime
+    state: NumberState,
+    campaign_id: str,
+    min_gap_ms: int,
+    daily_limit: int | None,
+    now: datetime,
+    asked_at: datetime | None = None,
 ) -> Decision:
-    """May `campaign_id` send through the number at `now`?"""
+    """May `campaign_id` send through the number at `now`, asked at `asked_at` (`now`
+    unless the send is judged at a later moment than the question)?"""
+    asked_at = asked_at or now
     limit = DEFAULT_DAILY_LIMIT if daily_limit is None else int(daily_limit)
     count, frees_at = sent_in_last_day(state, now)
     if count >= limit:
@@ -76,25 +103,41 @@ def decide(
     if state.last_send_at is None:
         return Decision(True)
     gap = timedelta(milliseconds=min(state.last_min_gap_ms, min_gap_ms))
-    earliest = state.last_send_at + gap
+    earliest = (state.settled_at or state.last_send_at) + gap
+    # How soon a campaign waiting on a turn that may change asks again.
+    poll = max(SETTLE_POLL, gap / 10)
+    mine = state.last_campaign_id == campaign_id
     if earliest > now:
+        if state.settled_at is None and state.last_send_from is not None and not mine:
+            # Once settled, the turn may free the number sooner: ask again from its earliest.
+            hopeful = max(state.last_send_from + gap, now + poll)
+            if hopeful < earliest:
+                return Decision(False, hopeful, BUSY, recheck=True)
         return Decision(False, earliest, BUSY)
     others = [c for c, since in state.waiting.items() if c != campaign_id and since > now - WAITER_MEMORY]
-    if others and state.last_campaign_id == campaign_id:
-        # Fair turns: the campaign that sent last lets a waiting one go first.
-        return Decision(False, max(earliest, now) + gap, BUSY)
-    return Decision(True)
+    if others and mine and asked_at < earliest + gap:
+        # Fair turns: the campaign that sent last lets a waiting one go first, for up to
+        # a gap; it asks again meanwhile, to follow the turn the other one takes.
+        return Decision(False, min(earliest + gap, max(earliest, asked_at) + poll), BUSY, recheck=True)
+    return Decision(True, allowed_from=None if mine else earliest)
 
 
 def after_send(
-    state: NumberState, campaign_id: str, min_gap_ms: int, send_at: datetime, now: datetime
+    state: NumberState,
+    campaign_id: str,
+    min_gap_ms: int,
+    send_at: datetime,
+    now: datetime,
+    sends_from: datetime | None = None,
 ) -> NumberState:
-    """The state once `campaign_id` sends at `send_at`: old hours and waiters dropped."""
+    """The state once `campaign_id` takes a turn to send at `send_at` at the latest
+    (`sends_from` at the earliest, given when the turn will be settled after its send):
+    a new, unsettled turn with an id of its own; old hours and waiters dropped."""
     hourly = {k: v for k, v in state.hourly.items() if hour_start(k) + HOUR > now - DAY}
     key = hour_key(send_at)
     hourly[key] = hourly.get(key, 0) + 1
     waiting = {c: t for c, t in state.waiting.items() if c != campaign_id and t > now - WAITER_MEMORY}
-    return NumberState(send_at, min_gap_ms, campaign_id, hourly, waiting)
+    return NumberState(send_at, min_gap_ms, campaign_id, hourly, waiting, uuid.uuid4().hex[:16], sends_from)
 
 
 def moved_later(state: NumberState, campaign_id: str, send_at: datetime) -> NumberState | None:

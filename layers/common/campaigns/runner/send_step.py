@@ -93,7 +93,7 @@ class SendStep:
         self.sleep = sleep
         self.monotonic = monotonic
         self.media = RunMedia()  # a runner (and so this step) serves one invocation
-        self.turn = NumberTurn(monotonic)  # the number's turn for the next send (runner/waits.py)
+        self.turn = NumberTurn(monotonic, sleep)  # the number's turn for the next send (runner/waits.py)
 
     def typing_for(self, message: Message, contact: Contact) -> int:
         return typing_ms(message.text_for(contact)) if message.plan.typing else 0
@@ -150,16 +150,20 @@ class SendStep:
             message_id=message_id,
             on_time=self.turn.on_time,
         )
+        self.turn.cleared = None
         try:
             result = self.sender.send(outgoing)
         except (SendOutcomeUnknown, SendUnconfirmed):
-            pacer.sent(started)  # it may have gone out: the next gap counts from it
+            # It may have gone out: the next gap counts from it.
+            pacer.sent(self.turn.not_before_cleared(started))
             raise
         # Pace from when the delivering request started: a send delayed by retries
-        # went out late, so the next one waits its full gap after it.
+        # went out late, so the next one waits its full gap after it; a send that waited
+        # for the number's gap (`turn.on_time`) went out after that wait.
         lag = result.delivery_lag_s
-        pacer.sent(started if lag is None else self.monotonic() - lag, check_s + result.prepared_s)
-        self.turn.sent(started + result.prepared_s if lag is None else self.monotonic() - lag)
+        at = self.turn.not_before_cleared
+        pacer.sent(at(started if lag is None else self.monotonic() - lag), check_s + result.prepared_s)
+        self.turn.sent(at(started + result.prepared_s if lag is None else self.monotonic() - lag))
         return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
 
     def _type(self, session: str, phone: str, typing: int) -> None:

@@ -325,15 +325,17 @@ class CampaignRunner:
     def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: Recipient | None) -> bool:
         """Record the contact; claim the next one in the same write when asked. Returns
         whether the next contact is claimed. Raises RunLost when the run changed hands."""
+        now = self.clock()
         claimed = self.store.run.record(
             run.campaign.id,
             run.token,
             int(contact.index),
             contact.phone_number,
             outcome,
-            self.clock(),
+            now,
             claim_next=claim_next,
             lease_extra_ms=run.lease_extra_ms(),
+            settle=self.step.turn.settlement(now) if outcome.status is DeliveryStatus.SENT else None,
         )
         if claim_next is not None and not claimed:
             # Paused meanwhile, opted out or the number taken: the next claim finds out.

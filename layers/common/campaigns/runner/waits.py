@@ -29,14 +29,12 @@ from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunResult
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import SendStep
-from campaigns.runner.turns import MOVED_TURN_S, TURN_ROOM_S
+from campaigns.runner.turns import MOVED_TURN_S
 
 WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 NUMBER_BUSY = "The WhatsApp number is busy; trying again"
 # Short waits for the number's turn slept here before the run parks instead.
 NUMBER_TURN_TRIES = 20
-# The room a number's turn keeps beyond the calls it reserves for.
-SLOT_ALLOWANCE_S = TURN_ROOM_S
 
 
 def send_window_of(campaign: Campaign) -> SendWindow | None:
@@ -119,22 +117,28 @@ class Waits:
 
     def _decide_slot(self, run: Run, contact: Contact, now: datetime, after_ms: int = 0) -> Decision:
         """The number's slot decided (and held as the turn, for the claim to write) for a
-        send that reaches WAHA after `after_ms` and its typing
-        (at the earliest) and, at the latest, after everything done before it too: the
-        claim that writes the slot, the number check and the message id, reserved for at
-        the slowest they took lately, with room (`campaigns.runner.turns`). Judged at the
-        earliest and recorded at the latest, the gap WhatsApp sees is never under the
-        number's gap; a send whose calls overrun the reservation takes the turn again."""
+        send that reaches WAHA after `after_ms`, its typing and the calls before it (the
+        claim that writes the slot, the number check and the message id) at the slowest
+        they took lately, and, at the latest, after those calls reserved for with room
+        (`campaigns.runner.turns`). A message ready before the number allows it waits
+        for that moment just before its request (`NumberTurn.on_time`), and a send whose
+        calls overrun the reservation takes the turn again: the gap WhatsApp sees is never
+        under the number's gap. Recorded at the latest, the turn is settled with the
+        send's real moment by the record that follows it."""
         assert run.message is not None and run.pacer is not None
         turn, taken = self.step.turn, self.step.monotonic()
         typing_ms = self.step.typing_for(run.message, contact)
         earliest = timedelta(milliseconds=after_ms + typing_ms)
         latest = earliest + timedelta(seconds=turn.reserved_s(run.pacer.lead_s))
         min_gap_ms = int(run.campaign.min_delay_ms or 0)
+        # Judged a lead later (the quickest the calls before a send took lately); a
+        # message ready sooner waits for the moment the number allows (`turn.on_time`).
+        judged = min(latest, earliest + timedelta(seconds=self.step.turn.lead_s))
         decision, slot = self.slots.decide(
-            run.message.session, run.campaign.id, min_gap_ms, now + latest, now, sends_from=now + earliest
+            run.message.session, run.campaign.id, min_gap_ms, now + latest, now, sends_from=now + judged
         )
         if decision.granted:
+            allowed = decision.allowed_from
             turn.hold(
                 taken,
                 after_ms / 1000,
@@ -142,6 +146,7 @@ class Waits:
                 latest.total_seconds(),
                 lambda: self._move(run),
                 slot,
+                None if allowed is None else (allowed - now).total_seconds(),
             )
         else:
             turn.drop()
@@ -156,15 +161,17 @@ class Waits:
     def _number_turn(self, run: Run, contact: Contact) -> RunResult | None:
         """The number's turn: per-number pacing and its daily limit, across campaigns,
         decided here and written by the claim."""
-        assert run.message is not None
-        typing = timedelta(milliseconds=self.step.typing_for(run.message, contact))
+        assert run.message is not None and run.pacer is not None
+        # Asked again when the send, judged its typing and lead later, lands on the turn.
+        ahead = timedelta(
+            milliseconds=self.step.typing_for(run.message, contact), seconds=self.step.turn.lead_s
+        )
         for _ in range(NUMBER_TURN_TRIES):
             now = self.clock()
             slot = self._decide_slot(run, contact, now)
             if slot.granted:
                 return None
-            # The message goes out after its typing: wait until that lands on the turn.
-            wait_s = max(0.0, ((slot.not_before or now) - (now + typing)).total_seconds())
+            wait_s = max(0.0, ((slot.not_before or now) - (now + ahead)).total_seconds())
             short = wait_s * 1000 <= self.cfg.continuation_threshold_ms
             if not short or not run.can_afford(wait_s * 1000, self.cfg.handoff_margin_ms):
                 whole = math.ceil(wait_s)

@@ -146,7 +146,11 @@ class Sender(Protocol):
 
     def stop_typing(self, session: str, phone_number: str) -> None: ...
 
-    def send(self, message: OutgoingMessage) -> SendResult: ...
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Deliver `message`; just before the delivering request, after any call that
+        prepares it, `require_on_time(message)` (it may wait for the number's gap, or
+        refuse a message ready after its turn)."""
+        ...
 
 
 class DryRunSender:
@@ -174,6 +178,7 @@ class DryRunSender:
         return None
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        require_on_time(message)
         line = f'Would send to {message.phone_number}: "{message.text}"'
         if message.media is not None:
             line += f" with media {message.media.url}"
