@@ -315,7 +315,7 @@ def run(ctx: Context) -> FigureResult:
                 if botocore_only < 0.95 * api_after
                 else ", no gain beyond this machine's noise."
             )
-            + " Suggested (not this work's files): import the sender factory and the WAHA "
+            + " Suggested: import the sender factory and the WAHA "
             "session client inside the functions that use them, as the OpenAPI document is built "
             "on its first request."
             if botocore_only is not None and "campaigns.sending.waha_client" in api_subtrees

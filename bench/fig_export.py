@@ -245,7 +245,7 @@ def run(ctx: Context) -> FigureResult:
             f"{estimate:.0f} s at {memory_mb} MB's CPU share against a {timeout_s} s Timeout (and API "
             "Gateway's 30 s). Peak memory is no problem "
             f"({_mb(deployed['peak_kb'] * 1024)} MB of {memory_mb}): the export streams. Not "
-            "changed here (api/exports.py is not this work's). Suggested: build the CSV "
+            "changed yet. Suggested: build the CSV "
             "asynchronously (the route starts the export and answers 202 with where its file "
             "will be; a function with a longer Timeout writes it to the bucket), or at least read "
             "the pages with the low-level client straight into CSV rows, skipping PynamoDB's "

@@ -116,7 +116,7 @@ def run(ctx: Context) -> FigureResult:
             "of ms, seconds under load) a campaign runs correspondingly slower than configured: "
             "safe, but not what the user set. The control (a WAHA without pre-generated ids, no "
             f"number check: one call per send) shows the mechanism: {control:.0f} ms. Not changed "
-            "here (runner.py and waha.py belong to others, and runner.py changed during this work). "
+            "yet. "
             "Suggested fix: end the wait right before the delivering request, e.g. a sender step "
             "that makes the number check and asks the message id first, then the pacing sleep "
             "(recomputed after them), then the send; or hand the pacer's deadline to "
