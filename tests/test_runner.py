@@ -467,6 +467,12 @@ def requests_of_a_run(build, contacts: int, clock: FakeClock | None = None, **op
     return counts.named
 
 
+def late_turns_moved(further: dict[str, int]) -> int:
+    """Takes out of `further` the turns moved later on the number (one UpdateItem each):
+    on a loaded machine a send's calls may overrun the room its turn kept (real time)."""
+    return further.pop("UpdateItem whatsapp-sessions", 0)
+
+
 def per_further_contact(small: Counter, large: Counter) -> dict[str, int]:
     """Requests the LARGE run made beyond the SMALL one's, by name (none left out)."""
     return {name: large[name] - small[name] for name in small | large if large[name] != small[name]}
@@ -482,6 +488,7 @@ def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
     # checked before each page with nothing claimed), and its last a record alone
     # (which settles the send's turn on the number).
     pages = (LARGE - SMALL) // 25
+    assert late_turns_moved(further) <= 2
     assert further == {
         RECORD_AND_CLAIM: (LARGE - SMALL) - pages,
         RECORD: pages,
@@ -506,6 +513,7 @@ def test_dynamodb_requests_per_contact_with_paced_sends(build):
     # turn in the same request) and one record (with the turn's settlement); and a
     # page of contacts per 25.
     pages = (LARGE - SMALL) // 25
+    assert late_turns_moved(further) <= 2
     assert further == {CLAIM: LARGE - SMALL, RECORD: LARGE - SMALL, PAGE: pages}
     assert sum(further.values()) / (LARGE - SMALL) <= 2.1
 
