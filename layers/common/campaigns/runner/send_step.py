@@ -105,11 +105,8 @@ class SendStep:
         try:
             if message.media is not None:
                 self.media.check(message.media, message.media_item_id)
-            check_s = 0.0
             if message.plan.check_number:
-                checked = self.monotonic()
                 exists = self.sender.number_exists(message.session, phone)
-                check_s = self.monotonic() - checked
                 if exists is False:
                     return Outcome(DeliveryStatus.FAILED, error=NOT_ON_WHATSAPP)
             text = message.text_for(contact)
@@ -117,7 +114,7 @@ class SendStep:
                 self._type(message.session, phone, typing_ms(text))
             if self.turn.overran():
                 return NotSent(LATE_FOR_TURN, retake_turn=True)
-            return self._deliver(message, contact, text, pacer, check_s, message_id)
+            return self._deliver(message, contact, text, pacer, message_id)
         except ContactRejected as exc:
             return Outcome(DeliveryStatus.FAILED, error=exc.reason)
         except SendOutcomeUnknown as exc:
@@ -137,7 +134,6 @@ class SendStep:
         contact: Contact,
         text: str,
         pacer: Pacer,
-        check_s: float,
         message_id: str | None,
     ) -> Outcome:
         started = self.monotonic()
@@ -150,7 +146,8 @@ class SendStep:
             message_id=message_id,
             on_time=self.turn.on_time,
         )
-        self.turn.cleared = None
+        self.turn.cleared = self.turn.ready_at = None
+        self.turn.pace_until = pacer.due()
         try:
             result = self.sender.send(outgoing)
         except (SendOutcomeUnknown, SendUnconfirmed):
@@ -162,9 +159,17 @@ class SendStep:
         # for the number's gap (`turn.on_time`) went out after that wait.
         lag = result.delivery_lag_s
         at = self.turn.not_before_cleared
-        pacer.sent(at(started if lag is None else self.monotonic() - lag), check_s + result.prepared_s)
+        pacer.sent(at(started if lag is None else self.monotonic() - lag), self._lead(pacer, message, text))
         self.turn.sent(at(started + result.prepared_s if lag is None else self.monotonic() - lag))
         return Outcome(DeliveryStatus.SENT, message_id=result.message_id)
+
+    def _lead(self, pacer: Pacer, message: Message, text: str) -> float | None:
+        """How long the calls from the end of the pacing wait to the ready request took
+        (typing left out), or None when either moment is unknown."""
+        if pacer.wait_ended is None or self.turn.ready_at is None:
+            return None
+        typing_s = typing_ms(text) / 1000 if message.plan.typing else 0.0
+        return self.turn.ready_at - pacer.wait_ended - typing_s
 
     def _type(self, session: str, phone: str, typing: int) -> None:
         started = self.monotonic()

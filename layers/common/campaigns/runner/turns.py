@@ -62,6 +62,11 @@ class NumberTurn:
     # Not before this (monotonic): the gap after another campaign's send, when the calls
     # before the send were quicker than the lead the turn was judged with.
     not_before: float | None = None
+    # Not before this either (monotonic): the campaign's own drawn gap after its last
+    # send (`Pacer.due`), when the pacing wait ended early by the calls' lead.
+    pace_until: float | None = None
+    # When the message was last ready, before any holding (monotonic).
+    ready_at: float | None = None
     # Moves the turn, if still the number's last, to MOVED_TURN_S from now: True if moved.
     move_later: Callable[[], bool] | None = None
     # How long the calls from taking a turn to the ready request took lately.
@@ -115,6 +120,7 @@ class NumberTurn:
 
     def drop(self) -> None:
         self.taken = self.send_by = self.move_later = self.slot = self.key = self.not_before = None
+        self.pace_until = None
 
     def overran(self) -> bool:
         """Just before the delivering request: True when the send would go out after its
@@ -134,12 +140,14 @@ class NumberTurn:
 
     def on_time(self) -> bool:
         """Asked by the sender just before the delivering request, after it prepared it:
-        a message ready before the number allows it waits for that moment first."""
-        ready = self.monotonic()
+        a message ready before the number or the campaign's own gap allows it waits for
+        that moment first."""
+        ready = self.ready_at = self.monotonic()
         if self.taken is not None:
             self.readies.append(max(0.0, ready - self.taken - self.typing_s))
-        if self.not_before is not None:
-            early_s = self.not_before - ready
+        holds = [t for t in (self.not_before, self.pace_until) if t is not None]
+        if holds:
+            early_s = max(holds) - ready
             if early_s > 0:
                 self.sleep(early_s)
         if self.overran():

@@ -85,6 +85,7 @@ class Waits:
         wait_ms = run.pacer.wait_ms() - self.step.typing_for(run.message, contact)
         if wait_ms > 0:
             self.sleep(wait_ms / 1000)
+        run.pacer.waited()
 
     def _outside_window(self, run: Run) -> RunResult | None:
         window = send_window_of(run.campaign)
@@ -167,9 +168,10 @@ class Waits:
             milliseconds=self.step.typing_for(run.message, contact), seconds=self.step.turn.lead_s
         )
         for _ in range(NUMBER_TURN_TRIES):
-            now = self.clock()
+            now, asked = self.clock(), self.step.monotonic()
             slot = self._decide_slot(run, contact, now)
             if slot.granted:
+                run.pacer.wait_ended = asked  # the calls before the send count from here
                 return None
             wait_s = max(0.0, ((slot.not_before or now) - (now + ahead)).total_seconds())
             short = wait_s * 1000 <= self.cfg.continuation_threshold_ms

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# Bound on how much earlier a wait may end to absorb the calls made before a send.
-MAX_PACING_LEAD_S = 5.0
+# Bound on how much earlier a wait may end to absorb the calls made before a send (and
+# so on how long a claimed message may be held before its request).
+MAX_PACING_LEAD_S = 1.0
 
 
 @dataclass
@@ -30,12 +31,15 @@ class Pacer:
     last_send: float | None = None  # monotonic start of the previous delivering request
     _delay_ms: int | None = None
     # Between the end of a wait and the start of the delivering request the runner
-    # checks the number and the sender asks WAHA for a message id: the wait ends that
-    # much earlier, so WhatsApp sees the configured gap, not the gap plus those round
-    # trips. The smallest recent measurement is used, so one slow call cannot shorten
-    # the next gap; the send's own retries and backoff are never part of it. It never
-    # ends the wait before the minimum gap.
+    # takes the number's turn, claims the contact, checks the number and the sender
+    # asks WAHA for a message id: the wait ends that much earlier, so WhatsApp sees
+    # the drawn gap, not the gap plus those round trips. The smallest recent
+    # measurement is used; calls quicker than it leave the message ready early, and it
+    # is held just before its request until the drawn gap is over (`due`), so the gap
+    # is never under the minimum.
     leads: deque[float] = field(default_factory=lambda: deque(maxlen=5))
+    # When the last wait ended (monotonic): the calls before the send count from here.
+    wait_ended: float | None = None
 
     # A continuation's planned moment for the next send (monotonic), replacing the
     # drawn gap until that send happens.
@@ -79,10 +83,25 @@ class Pacer:
             return max(0, math.ceil((self.planned - self.monotonic()) * 1000))
         if self.last_send is None:
             return 0
-        # The lead only takes from the part of the drawn gap above the minimum: calls
-        # faster this time than the ones measured must not bring the send under it.
-        gap_s = max(self.delay_ms / 1000 - self.lead_s, self.min_delay_ms / 1000)
+        # The lead may take the wait under the minimum gap: the request itself is held
+        # until `due`.
+        gap_s = max(0.0, self.delay_ms / 1000 - self.lead_s)
         return max(0, math.ceil((self.last_send + gap_s - self.monotonic()) * 1000))
+
+    def due(self) -> float | None:
+        """The earliest moment (monotonic) the next delivering request may start: the
+        drawn gap after the last send (for a continuation, its planned moment, itself
+        never under the minimum gap after the last send); None before any send."""
+        if self.planned is not None:
+            floor = None if self.last_send is None else self.last_send + self.min_delay_ms / 1000
+            return self.planned if floor is None else max(self.planned, floor)
+        if self.last_send is None:
+            return None
+        return self.last_send + self.delay_ms / 1000
+
+    def waited(self) -> None:
+        """The wait before a send is over (the calls before it count from now)."""
+        self.wait_ended = self.monotonic()
 
     def whole_seconds_wait(self) -> int:
         """The wait, in whole seconds, for a continuation delayed outside Lambda (a queue
@@ -101,9 +120,12 @@ class Pacer:
             whole = math.ceil(low_s - elapsed_s)
         return max(0, whole)
 
-    def sent(self, request_started: float, lead_s: float = 0.0) -> None:
-        """A message went out (or may have) through a request that started at `request_started`."""
+    def sent(self, request_started: float, lead_s: float | None = None) -> None:
+        """A message went out (or may have) through a request that started at
+        `request_started`; `lead_s`: how long the calls before it took after the wait."""
         self.last_send = request_started
         self._delay_ms = None
         self.planned = None
-        self.leads.append(min(MAX_PACING_LEAD_S, max(0.0, lead_s)))
+        self.wait_ended = None
+        if lead_s is not None:
+            self.leads.append(min(MAX_PACING_LEAD_S, max(0.0, lead_s)))
