@@ -36,6 +36,7 @@ from campaigns.api.optouts import OptOutKeywords
 from campaigns.domain.number_pacing import AT_LIMIT, BUSY
 from campaigns.inbound import opt_out_hook, set_opt_out_hook
 from campaigns.observability import logger
+from campaigns.runner.turns import NumberTurn
 from campaigns.runner.waits import WAITING_BETWEEN_MESSAGES
 from campaigns.sending.pacing import Pacer
 from tests.reliability.figures import FIGURES
@@ -285,17 +286,27 @@ def _exercised(world: World, found: Findings) -> dict[str, bool]:
 # ------------------------------------------------------------------ what the month found
 
 
-def test_the_wait_never_ends_before_the_minimum_gap_when_this_sends_calls_are_faster() -> None:
+def test_a_send_never_starts_before_the_minimum_gap_when_this_sends_calls_are_faster() -> None:
     """The pacer ends a wait earlier by the calls it measured before recent sends (the
-    number check, the message id). When this send's calls are faster, that took the
-    gap under the minimum: the month saw 0.927 s between two sends of a 1-2 s campaign."""
+    claim, the number check, the message id). When this send's calls are faster, that
+    took the gap under the minimum: the month saw 0.927 s between two sends of a 1-2 s
+    campaign. The message is now held just before its request until the drawn gap."""
     clock = {"now": 100.0}
+
+    def sleep(seconds: float) -> None:
+        clock["now"] += seconds
+
     pacer = Pacer(1_000, 1_000, random.Random(1), lambda: clock["now"])
     pacer.sent(100.0, lead_s=0.3)  # the calls before that send took 0.3 s
-    assert pacer.wait_ms() == 1_000  # it was 700: with no call this time, 0.7 s after the last send
+    assert 700 <= pacer.wait_ms() <= 701  # the wait ends by the lead (to the ms)...
+    sleep(0.7)
+    turn = NumberTurn(lambda: clock["now"], sleep)
+    turn.pace_until = pacer.due()
+    assert turn.on_time()  # ...and with no call this time, the request is held
+    assert clock["now"] == 101.0  # until the gap is over: 1 s after the last send
     wide = Pacer(1_000, 2_000, random.Random(1), lambda: clock["now"])
-    wide.sent(100.0, lead_s=0.3)
-    assert wide.wait_ms() == max(1_000, wide.delay_ms - 300)  # the lead still comes off above the minimum
+    wide.sent(clock["now"], lead_s=0.3)
+    assert wide.due() == clock["now"] + wide.delay_ms / 1000 >= clock["now"] + 1.0
 
 
 TWO_ON_ONE = Scenario(

@@ -43,8 +43,18 @@ if TYPE_CHECKING:
 TURN_ROOM_S = 1.0
 # The calls from taking a turn to the ready request, before they were measured.
 FIRST_LEAD_S = 0.5
-# Beyond the gap after another campaign's send, for the requests' own transit.
-TRANSIT_S = 0.005
+# Beyond the gap after another campaign's send, for the requests' own transit: one
+# request may reach WAHA later after its start than the next one does (a new
+# connection, a busy host). 1 % of the gap, within these bounds.
+TRANSIT_MIN_S = 0.005
+TRANSIT_MAX_S = 0.05
+
+
+def transit_s(gap_ms: int) -> float:
+    """The margin beyond a number's gap of `gap_ms` for the requests' transit."""
+    return min(TRANSIT_MAX_S, max(TRANSIT_MIN_S, gap_ms / 100_000))
+
+
 # A late turn moved to now is recorded this much later (what is left before the request).
 MOVED_TURN_S = 0.5
 LATE_FOR_TURN = "The calls before the send took longer than the number's turn allowed; taking the turn again"
@@ -101,11 +111,12 @@ class NumberTurn:
         move_later: Callable[[], bool],
         slot: SlotWrite | None,
         allowed_s: float | None = None,
+        transit: float = TRANSIT_MIN_S,
     ) -> None:
         """A turn taken at `at` (monotonic) for a send `after_s` later (a short pacing
         wait first), recorded on the number `latest_s` after `at` by `slot`'s write, and
-        not to start before `allowed_s` after `at`."""
-        self.not_before = None if allowed_s is None else at + allowed_s + TRANSIT_S
+        not to start before `allowed_s` (and `transit`) after `at`."""
+        self.not_before = None if allowed_s is None else at + allowed_s + transit
         self.taken = at + after_s
         self.typing_s = typing_s
         self.send_by = at + latest_s

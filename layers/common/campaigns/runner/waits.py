@@ -29,7 +29,7 @@ from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunResult
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import SendStep
-from campaigns.runner.turns import MOVED_TURN_S
+from campaigns.runner.turns import MOVED_TURN_S, transit_s
 
 WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 NUMBER_BUSY = "The WhatsApp number is busy; trying again"
@@ -148,6 +148,7 @@ class Waits:
                 lambda: self._move(run),
                 slot,
                 None if allowed is None else (allowed - now).total_seconds(),
+                transit_s(min_gap_ms),
             )
         else:
             turn.drop()
