@@ -18,7 +18,7 @@ from campaigns.schedule.tick import ScheduleTick
 from campaigns.sending.pacing import Pacer
 from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
-from tests.runner_harness import Harness, runner_settings
+from tests.runner_harness import Harness, RecordingSender, count_dynamodb_requests, runner_settings
 
 PACED = runner_settings(continuation_threshold_ms=2_000)
 
@@ -61,6 +61,43 @@ def test_a_long_gap_ends_the_invocation_and_a_delayed_continuation_sends_the_nex
     assert harness.run(event["campaignId"], event["runToken"], event["hop"]) is RunResult.COMPLETED
     assert [d.status for d in deliveries(campaign)] == ["Sent"] * 3
     assert harness.invoker.pop_later() == [] and harness.invoker.pop_all() == []
+
+
+def test_the_record_before_a_long_gap_parks_the_run_in_the_same_write(build):
+    campaign = build.campaign(3, min_delay_ms=30_000, max_delay_ms=30_000)
+    harness = Harness(cfg=PACED)
+
+    with count_dynamodb_requests() as counts:
+        assert harness.run(campaign.id) is RunResult.PARKED
+
+    # The take is the campaign's only UpdateItem: the claim is a transaction, and the
+    # record of the send parks the run for the next contact's gap in its own write.
+    assert counts.named["UpdateItem campaigns"] == 1
+    assert counts.named["TransactWriteItems campaigns + deliveries + whatsapp-sessions"] == 1
+    parked = reload(campaign)
+    assert parked.last_processed_contact_index == 0 and parked.in_flight_index is None
+    assert parked.wait_reason == "Waiting between messages" and parked.pending_hop == 1
+    assert timedelta(seconds=29) < parked.waiting_until - utcnow() <= timedelta(seconds=30)
+    assert parked.lease_expires_at > parked.waiting_until
+    ((event, delay_s),) = harness.invoker.pop_later()
+    assert (event["hop"], delay_s) == (1, 30)
+
+
+def test_a_pause_before_the_parking_record_is_kept_and_the_contact_recorded(build):
+    campaign = build.campaign(3, min_delay_ms=30_000, max_delay_ms=30_000)
+    store = CampaignStore()
+
+    def pause_during_the_send(message, count: int) -> None:
+        store.commands.pause(campaign.id, campaign.user_id, utcnow())
+
+    harness = Harness(sender=RecordingSender(before_send=pause_during_the_send), cfg=PACED)
+    assert harness.run(campaign.id) is RunResult.STOPPED
+
+    paused = reload(campaign)
+    assert paused.status == "Paused" and paused.waiting_until is None
+    assert paused.last_processed_contact_index == 0 and paused.in_flight_index is None
+    assert [d.status for d in deliveries(campaign)] == ["Sent"]
+    assert harness.invoker.pop_later() == []
 
 
 def test_a_duplicated_continuation_sends_nothing(build):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist
 
 from campaigns.data import contact_lists, media, sessions, templates
-from campaigns.data.models import Campaign, Contact, ContactList, MediaLibraryItem, MessageTemplate
+from campaigns.data.models import (
+    Campaign,
+    Contact,
+    ContactList,
+    MediaLibraryItem,
+    MessageTemplate,
+    WhatsAppSession,
+)
 from campaigns.domain.errors import CampaignNotFound
 
 
@@ -40,6 +47,12 @@ class CampaignReads:
         """The WAHA name the campaign sends through, while its owner still has that
         session: found by the campaign's session id (its name is kept with it since
         creation); a campaign from before session ids by the name alone."""
+        item = self.waha_session_item_for(campaign)
+        return None if item is None else item.name
+
+    def waha_session_item_for(self, campaign: Campaign) -> WhatsAppSession | None:
+        """The session item itself (`waha_session_for`), as read consistently: it also
+        holds the number's state for per-number pacing."""
         name = campaign.waha_session
         if campaign.whatsapp_session_id and not name:
             found = sessions.find(campaign.user_id, campaign.whatsapp_session_id)
@@ -49,7 +62,7 @@ class CampaignReads:
             return None
         if campaign.whatsapp_session_id and item.id != campaign.whatsapp_session_id:
             return None
-        return item.name
+        return item
 
     def contact_page(self, list_id: str, start_index: int, size: int) -> list[Contact]:
         """At most `size` contacts from `start_index` on, in index order, read

@@ -244,6 +244,11 @@ class NumberSlots:
         item.number_last_send_from = state.last_send_from
         self._known[item.name] = item
 
+    def known(self, item: WhatsAppSession) -> None:
+        """`item` was just read consistently: the number's state as last known, so the
+        first turn of an invocation needs no read of its own."""
+        self._known[item.name] = item
+
     def forget(self, session_name: str) -> None:
         """Another writer got there first: the number is read again when next asked."""
         self._known.pop(session_name, None)

@@ -275,6 +275,52 @@ class RunWrites:
         )
         return False
 
+    def record_and_park(
+        self,
+        campaign_id: str,
+        token: str,
+        index: int,
+        phone_number: str,
+        outcome: Outcome,
+        now: datetime,
+        wait: Wait,
+        settle: TransactItem | None = None,
+    ) -> bool:
+        """`record` contact `index`, and in the same write `park` the run for the wait
+        before the next contact, while the campaign is still Running: one request where
+        there were two. Returns whether the run is parked; when the park is refused
+        (paused or cancelled meanwhile) the contact is recorded alone. Raises RunLost
+        when the run changed hands."""
+        mine = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
+        progress = _progress(index, outcome, now)  # sets updatedAt and noProgressCount
+        actions = [Campaign.in_flight_index.remove(), *progress, *self._parked(wait)]
+        also = [settle] if settle else []
+        try:
+            record_delivery(
+                campaign_id,
+                index,
+                phone_number,
+                outcome,
+                now,
+                actions,
+                mine & (Campaign.status == CampaignStatus.RUNNING.value),
+                also,
+            )
+            return True
+        except RunLost:
+            pass  # paused or cancelled meanwhile; if the run was lost, recording alone says so
+        record_delivery(
+            campaign_id,
+            index,
+            phone_number,
+            outcome,
+            now,
+            [Campaign.in_flight_index.remove(), *progress],
+            mine,
+            also,
+        )
+        return False
+
     def release(self, campaign_id: str, token: str, index: int, message_id: str | None = None) -> None:
         """Give back a claim whose send did not happen, or (with `message_id`) whose
         unconfirmed send may be repeated with that id only."""
@@ -332,21 +378,23 @@ class RunWrites:
         carries (accepted once, not before `waitingUntil`). The lease outlasts the wait,
         so the schedule continues the run only if that continuation is lost. A wait is
         progress of its own kind: it does not count toward the runaway guard."""
-        lease = wait.until + timedelta(seconds=self.lease_seconds)
-        actions = [
-            Campaign.lease_expires_at.set(lease),
-            Campaign.due_at.set(lease),
-            Campaign.waiting_until.set(wait.until),
-            Campaign.wait_reason.set(wait.reason[:500]),
-            Campaign.pending_hop.set(wait.next_hop),
-            Campaign.no_progress_count.set(0),
-            Campaign.updated_at.set(now),
-        ]
+        actions = [*self._parked(wait), Campaign.no_progress_count.set(0), Campaign.updated_at.set(now)]
         if end_batch:
             actions.append(Campaign.sent_in_batch.set(0))
         if outage:
             actions.append(Campaign.outage_since.set(Campaign.outage_since | now))
         return attempt(campaign_id, actions, holds(token) & Campaign.in_flight_index.does_not_exist())
+
+    def _parked(self, wait: Wait) -> list:
+        """The run waits until `wait.until`; its lease outlasts the wait."""
+        lease = wait.until + timedelta(seconds=self.lease_seconds)
+        return [
+            Campaign.lease_expires_at.set(lease),
+            Campaign.due_at.set(lease),
+            Campaign.waiting_until.set(wait.until),
+            Campaign.wait_reason.set(wait.reason[:500]),
+            Campaign.pending_hop.set(wait.next_hop),
+        ]
 
     def note_outage(self, campaign_id: str, token: str, now: datetime) -> datetime:
         """Remember when WAHA started failing for this run (the first time only); returns it."""

@@ -123,7 +123,13 @@ class RunEndings:
         wait = Wait(until, reason, run.event.hop + 1)
         if not self.store.run.park(run.campaign.id, run.token, wait, now, end_batch=end_batch, outage=outage):
             return RunResult.STOPPED
-        delay = min(MAX_DELAY_S, int(wait_ms // 1000) if delay_s is None else delay_s)
+        return self.parked(run, wait, int(wait_ms // 1000) if delay_s is None else delay_s)
+
+    def parked(self, run: Run, wait: Wait, delay_s: int) -> RunResult:
+        """The run is parked (`wait` written): have its continuation delivered in
+        `delay_s` whole seconds."""
+        until, reason = wait.until, wait.reason
+        delay = min(MAX_DELAY_S, delay_s)
         try:
             self.invoker.continue_later(runner_event(run.campaign.id, run.token, wait.next_hop), delay)
         except Exception:

@@ -31,14 +31,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from campaigns.config import Settings, settings
 from campaigns.data.campaign_writes import transient_store_error
 from campaigns.data.models import Campaign, Contact, MediaLibraryItem
-from campaigns.data.run_writes import Claim, Recipient
+from campaigns.data.run_writes import Claim, Recipient, Wait
 from campaigns.data.session_pauses import session_not_held_reason, session_not_working_reason
 from campaigns.data.store import CampaignStore
 from campaigns.domain.errors import RunLost
@@ -53,7 +53,7 @@ from campaigns.runner.events import RunEvent, RunResult, RunStats
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import NOT_ON_WHATSAPP, Message, NotSent, SendStep, typing_ms
 from campaigns.runner.start import RunStart, next_index
-from campaigns.runner.waits import NUMBER_BUSY, NUMBER_TURN_TRIES, Waits, batch_full
+from campaigns.runner.waits import NUMBER_BUSY, NUMBER_TURN_TRIES, WAITING_BETWEEN_MESSAGES, Waits, batch_full
 from campaigns.sending.pacing import Pacer
 from campaigns.sending.sender import Media, SendDeferred, Sender, SendNotAttempted, SendPlan
 from campaigns.timeutil import utcnow
@@ -155,7 +155,10 @@ class CampaignRunner:
             if item is None:
                 return self.end.fail(run, "The campaign's media item no longer exists.")
             media = _media(item)
-        session = self.store.reads.waha_session_for(campaign) or ""
+        held = self.store.reads.waha_session_item_for(campaign)
+        if held is not None:
+            self.store.numbers.known(held)  # the number's state, read with it
+        session = "" if held is None else held.name
         if not session:
             return self.end.pause(run, session_not_held_reason(campaign.waha_session or "", campaign.user_id))
         plan = SendPlan(
@@ -235,7 +238,12 @@ class CampaignRunner:
                     return stop, False
                 claimed = False
                 continue
-            claimed_next = self._record(run, contact, outcome, self._merge_next(run, index, outcome, start))
+            claim_next = self._merge_next(run, index, outcome, start)
+            park_s = None if claim_next is not None else self.waits.park_after(run, index, outcome)
+            if park_s is not None:
+                wait = self._record_and_park(run, contact, outcome, park_s)
+                return (None if wait is None else self.end.parked(run, wait, park_s)), False
+            claimed_next = self._record(run, contact, outcome, claim_next)
             if outcome.status is DeliveryStatus.UNKNOWN:
                 return self.end.pause(run, f"Sending stopped: {outcome.error}"), False
             return None, claimed_next
@@ -342,6 +350,26 @@ class CampaignRunner:
             self.step.turn.drop()
         _count(run, outcome)
         return claimed
+
+    def _record_and_park(self, run: Run, contact: Contact, outcome: Outcome, wait_s: int) -> Wait | None:
+        """Record the contact and park the run for `wait_s` before the next, in one
+        write. Returns the wait when parked; None when the contact was recorded alone
+        (paused or cancelled meanwhile: the next claim finds out). Raises RunLost when
+        the run changed hands."""
+        now = self.clock()
+        wait = Wait(now + timedelta(seconds=wait_s), WAITING_BETWEEN_MESSAGES, run.event.hop + 1)
+        parked = self.store.run.record_and_park(
+            run.campaign.id,
+            run.token,
+            int(contact.index),
+            contact.phone_number,
+            outcome,
+            now,
+            wait,
+            settle=self.step.turn.settlement(now) if outcome.status is DeliveryStatus.SENT else None,
+        )
+        _count(run, outcome)
+        return wait if parked else None
 
 
 # ------------------------------------------------------------------ helpers

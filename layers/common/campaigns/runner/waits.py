@@ -24,7 +24,9 @@ from campaigns.data.models import Campaign, Contact
 from campaigns.data.number_slots import NumberSlots
 from campaigns.data.run_writes import Recipient
 from campaigns.domain.number_pacing import Decision
+from campaigns.domain.outcomes import Outcome
 from campaigns.domain.send_windows import SendWindow
+from campaigns.domain.statuses import DeliveryStatus
 from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunResult
 from campaigns.runner.run import Run
@@ -78,6 +80,25 @@ class Waits:
             return self.end.hand_off(run)
         self.until_due(run, contact)
         return self._number_turn(run, contact)
+
+    def park_after(self, run: Run, index: int, outcome: Outcome) -> int | None:
+        """Whole seconds to park for after contact `index`, when the next contact's wait
+        is its pacing gap and too long to sleep here: the record of `index` parks the run
+        in the same write. None when the next step is anything else (the list's end, a
+        batch pause, a closed send window, a short wait, a pause for an unknown send)."""
+        assert run.pacer is not None and run.cursor is not None
+        if outcome.status is DeliveryStatus.UNKNOWN:
+            return None
+        if run.cursor.peek(index + 1) is None and index + 1 >= int(run.campaign.total_contacts or 0):
+            return None
+        if batch_full(run.campaign, outcome.status is DeliveryStatus.SENT):
+            return None
+        window = send_window_of(run.campaign)
+        if window is not None and not window.is_open(self.clock()):
+            return None
+        if run.pacer.wait_ms() <= self.cfg.continuation_threshold_ms:
+            return None
+        return run.pacer.whole_seconds_wait()
 
     def until_due(self, run: Run, contact: Contact) -> None:
         """Sleep until the next send is due, minus the typing that fills its end."""
