@@ -56,7 +56,7 @@ lint: venv sam
 
 test: venv browser lint
 	@if command -v node >/dev/null 2>&1; then cd web && node --test tests/; else echo "node not found: skipping the dashboard's unit tests"; fi
-	$(PY) -m pytest
+	bash scripts/pytest_in_two.sh $(PY)
 
 test-fast: venv
 	$(PY) -m pytest -m "not browser" -x -q

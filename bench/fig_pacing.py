@@ -96,13 +96,15 @@ def run(ctx: Context) -> FigureResult:
     figure.details.append(md_table([*header, "WAHA calls from one sendText to the next"], rows))
     figure.details.append(
         "The interval is taken where WhatsApp sees it: between two `sendText` requests reaching "
-        "WAHA. Every WAHA call the runner makes after its pacing wait and before the delivering "
-        "request adds its round trip (here 200 ms) to each interval: the pre-generated message id "
-        "(`new-message-id`, asked inside `WahaSender.send`) and, with `checkNumbers`, the number "
-        "check (`check-exists`, asked in `_send_one` after the wait). The pacer anchors on the start "
-        "of the delivering request, but the next wait ends before those calls are made. The "
-        "control row uses a WAHA without pre-generated message ids (it answers `new-message-id` "
-        "404 once; the sender then sends without one) and no number check: one call per send."
+        "WAHA. After the pacing wait and before the delivering request the runner takes the "
+        "number's turn, claims the contact and, with `checkNumbers`, checks the number "
+        "(`check-exists`); the sender asks for a pre-generated message id (`new-message-id`): "
+        "here 200 ms each. The wait ends early by what those calls took lately (the smallest of "
+        "the last five, at most 1 s), and a message ready before its drawn gap is over is held "
+        "just before its request (`NumberTurn.on_time`), so the interval is the drawn gap, "
+        "never less. The control row uses a WAHA without pre-generated message ids (it answers "
+        "`new-message-id` 404 once; the sender then sends without one) and no number check: one "
+        "call per send."
     )
     if max(abs(e) for e in errors.values()) > TOLERANCE:
         figure.findings.append(
@@ -115,12 +117,8 @@ def run(ctx: Context) -> FigureResult:
             "so their round trips are added to every interval; with WAHA's real latencies (hundreds "
             "of ms, seconds under load) a campaign runs correspondingly slower than configured: "
             "safe, but not what the user set. The control (a WAHA without pre-generated ids, no "
-            f"number check: one call per send) shows the mechanism: {control:.0f} ms. Not changed "
-            "yet. "
-            "Suggested fix: end the wait right before the delivering request, e.g. a sender step "
-            "that makes the number check and asks the message id first, then the pacing sleep "
-            "(recomputed after them), then the send; or hand the pacer's deadline to "
-            "`WahaSender.send`, which sleeps until it between `new-message-id` and `sendText`. "
-            "Expected: the control's interval for both."
+            f"number check: one call per send) shows the mechanism: {control:.0f} ms. The wait "
+            "is meant to end early by the calls' measured lead (`Pacer.wait_ms`), the request "
+            "held until the gap (`NumberTurn.on_time`): look there first."
         )
     return figure

@@ -185,11 +185,11 @@ def run(ctx: Context) -> FigureResult:
         "claim, check and turn ride in the record's transaction. A paced run claims each contact "
         "with its own request (its claim cannot ride on the previous record across a gap: a pause "
         "during the wait must stop the run before the send). The number's state is read once per "
-        "invocation and then known from what the run wrote. As deployed, a gap longer than "
-        "`CONTINUATION_THRESHOLD_MS` ends the invocation, so every contact also pays an "
-        "invocation's start: the campaign, template, session and number reads, the "
-        f"continuation's acceptance and the park, and a page of {chunk} contacts is read to send "
-        "one of them."
+        "invocation, with the session it belongs to, and then known from what the run wrote. As "
+        "deployed, a gap longer than `CONTINUATION_THRESHOLD_MS` ends the invocation, so every "
+        "contact also pays an invocation's start: the campaign, template and session reads, the "
+        f"continuation's acceptance, and a page of {chunk} contacts read to send one of them; the "
+        "record of the send parks the run in its own transaction."
     )
     figure.findings.append(
         f"**DynamoDB requests per contact: {paced_loop:.2f} in the send loop of a paced run, "
@@ -199,9 +199,10 @@ def run(ctx: Context) -> FigureResult:
         "contact with its check and turn. With the turn and the opt-out read as requests of "
         "their own they were 4 and 3. What remains beyond 2 and 1 is per page of contacts (its "
         "Query, and at zero delay a claim of its own after the session check). As deployed (a "
-        f"delayed continuation per contact at 30 s) a contact costs {deployed:.2f} (was 11), "
-        "above the bound: each invocation's start (four reads, the continuation's acceptance, "
-        "the park and a page of contacts) is paid per contact, and is not changed here. Fewer "
-        "requests, not fewer units: DynamoDB bills a transaction's items at twice a write."
+        f"delayed continuation per contact at 30 s) a contact costs {deployed:.2f} (was 11, then "
+        "9), above the bound: each invocation's start (three reads, the continuation's "
+        "acceptance and a page of contacts) is paid per contact. The number's state now comes "
+        "with the session's read and the park with the record (9 to 7). Fewer requests, not "
+        "fewer units: DynamoDB bills a transaction's items at twice a write."
     )
     return figure

@@ -350,15 +350,13 @@ def runner_on(
 
     writes.claim = checked_claim  # type: ignore[method-assign]
     writes.record = checked_record  # type: ignore[method-assign]
-    park = runner.end.park
+    parked = runner.end.parked  # after every park written, its own or a record's
 
-    def noted_park(run: Any, wait_ms: int, reason: str, **options: Any) -> RunResult:
-        result = park(run, wait_ms, reason, **options)
-        if result is RunResult.PARKED:
-            noted[f"park: {reason}"] += 1
-        return result
+    def noted_park(run: Any, wait: Any, delay_s: int) -> RunResult:
+        noted[f"park: {wait.reason}"] += 1
+        return parked(run, wait, delay_s)
 
-    runner.end.park = noted_park  # type: ignore[method-assign]
+    runner.end.parked = noted_park  # type: ignore[method-assign]
     overran = runner.step.turn.overran
 
     def noted_overrun() -> bool:
