@@ -15,6 +15,7 @@ from campaigns.invoker import RecordingInvoker, runner_event
 from campaigns.runner.contacts import ContactCursor
 from campaigns.runner.service import GENERIC_FAILURE, RunResult
 from campaigns.schedule.tick import ScheduleTick
+from campaigns.sending.pacing import transit_s
 from campaigns.sending.sender import DryRunSender, Media, OutgoingMessage
 from campaigns.timeutil import utcnow
 from tests.builders import deliveries, reload
@@ -504,7 +505,8 @@ def test_dynamodb_requests_per_contact_when_sends_follow_each_other(build):
 def test_dynamodb_requests_per_contact_with_paced_sends(build):
     clock = FakeClock()
     small = requests_of_a_run(build, SMALL, clock, min_delay_ms=5_000, max_delay_ms=5_000)
-    assert clock.sleeps == [5.0] * (SMALL - 1)
+    # Each gap, and its margin for the requests' transit (1 % of it), slept at once.
+    assert clock.sleeps == [5.0 + transit_s(5_000)] * (SMALL - 1)
     large = requests_of_a_run(build, LARGE, FakeClock(), min_delay_ms=5_000, max_delay_ms=5_000)
     further = per_further_contact(small, large)
 

@@ -147,7 +147,7 @@ class SendStep:
             on_time=self.turn.on_time,
         )
         self.turn.cleared = self.turn.ready_at = None
-        self.turn.pace_until = pacer.due()
+        self.turn.pace_until = pacer.due()  # the campaign's own gap, and its transit margin
         try:
             result = self.sender.send(outgoing)
         except (SendOutcomeUnknown, SendUnconfirmed):

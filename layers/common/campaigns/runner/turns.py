@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from campaigns.sending.pacing import TRANSIT_MIN_S
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -43,16 +45,6 @@ if TYPE_CHECKING:
 TURN_ROOM_S = 1.0
 # The calls from taking a turn to the ready request, before they were measured.
 FIRST_LEAD_S = 0.5
-# Beyond the gap after another campaign's send, for the requests' own transit: one
-# request may reach WAHA later after its start than the next one does (a new
-# connection, a busy host). 1 % of the gap, within these bounds.
-TRANSIT_MIN_S = 0.005
-TRANSIT_MAX_S = 0.05
-
-
-def transit_s(gap_ms: int) -> float:
-    """The margin beyond a number's gap of `gap_ms` for the requests' transit."""
-    return min(TRANSIT_MAX_S, max(TRANSIT_MIN_S, gap_ms / 100_000))
 
 
 # A late turn moved to now is recorded this much later (what is left before the request).

@@ -31,7 +31,8 @@ from campaigns.runner.endings import RunEndings
 from campaigns.runner.events import RunResult
 from campaigns.runner.run import Run
 from campaigns.runner.send_step import SendStep
-from campaigns.runner.turns import MOVED_TURN_S, transit_s
+from campaigns.runner.turns import MOVED_TURN_S
+from campaigns.sending.pacing import transit_s
 
 WAITING_BETWEEN_MESSAGES = "Waiting between messages"
 NUMBER_BUSY = "The WhatsApp number is busy; trying again"

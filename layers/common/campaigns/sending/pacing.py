@@ -17,6 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Beyond a gap, for the requests' own transit: one request may reach WAHA later after
+# its start than the next one does (a new connection, a busy host). 1 % of the gap,
+# within these bounds; for the campaign's own gap and for another campaign's on the
+# number alike.
+TRANSIT_MIN_S = 0.005
+TRANSIT_MAX_S = 0.05
+
+
+def transit_s(gap_ms: int) -> float:
+    """The margin beyond a gap of `gap_ms` for the requests' transit."""
+    return min(TRANSIT_MAX_S, max(TRANSIT_MIN_S, gap_ms / 100_000))
+
+
 # Bound on how much earlier a wait may end to absorb the calls made before a send (and
 # so on how long a claimed message may be held before its request).
 MAX_PACING_LEAD_S = 1.0
@@ -85,19 +98,25 @@ class Pacer:
             return 0
         # The lead may take the wait under the minimum gap: the request itself is held
         # until `due`.
-        gap_s = max(0.0, self.delay_ms / 1000 - self.lead_s)
+        gap_s = max(0.0, self.delay_ms / 1000 + self.transit_s - self.lead_s)
         return max(0, math.ceil((self.last_send + gap_s - self.monotonic()) * 1000))
 
     def due(self) -> float | None:
         """The earliest moment (monotonic) the next delivering request may start: the
         drawn gap after the last send (for a continuation, its planned moment, itself
-        never under the minimum gap after the last send); None before any send."""
+        never under the minimum gap after the last send), and the transit margin; None
+        before any send."""
         if self.planned is not None:
-            floor = None if self.last_send is None else self.last_send + self.min_delay_ms / 1000
-            return self.planned if floor is None else max(self.planned, floor)
+            if self.last_send is None:
+                return self.planned
+            return max(self.planned, self.last_send + self.min_delay_ms / 1000 + self.transit_s)
         if self.last_send is None:
             return None
-        return self.last_send + self.delay_ms / 1000
+        return self.last_send + self.delay_ms / 1000 + self.transit_s
+
+    @property
+    def transit_s(self) -> float:
+        return transit_s(self.min_delay_ms)
 
     def waited(self) -> None:
         """The wait before a send is over (the calls before it count from now)."""
