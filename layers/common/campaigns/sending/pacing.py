@@ -26,7 +26,9 @@ TRANSIT_MAX_S = 0.05
 
 
 def transit_s(gap_ms: int) -> float:
-    """The margin beyond a gap of `gap_ms` for the requests' transit."""
+    """The margin beyond a gap of `gap_ms` for the requests' transit (none without a gap)."""
+    if gap_ms <= 0:
+        return 0.0
     return min(TRANSIT_MAX_S, max(TRANSIT_MIN_S, gap_ms / 100_000))
 
 
