@@ -240,85 +240,40 @@ class RunWrites:
         now: datetime,
         *,
         claim_next: Recipient | None = None,
+        park: Wait | None = None,
         lease_extra_ms: int = 0,
         settle: TransactItem | None = None,
     ) -> bool:
         """Contact `index`'s delivery and progress in one transaction, with the
-        settlement of its turn on the number (`settle`) when given. With `claim_next`
-        the same write claims `index + 1` with that recipient's checks, while the
-        campaign is still Running; when that claim is refused (paused meanwhile, the
-        number opted out or taken) the contact is recorded alone, and the next claim
-        finds out why. Returns whether `index + 1` is claimed. Raises RunLost when the
-        run changed hands (nothing is written then)."""
+        settlement of its turn on the number (`settle`) when given. The next step may
+        ride in the same write while the campaign is still Running: with `claim_next`,
+        the claim of `index + 1` with that recipient's checks; with `park`, the run
+        parked for the wait before it (as `park`). When that step is refused (paused or
+        cancelled meanwhile, the number opted out or taken) the contact is recorded
+        alone, and the next claim finds out why. Returns whether the step was written.
+        Raises RunLost when the run changed hands (nothing is written then)."""
         mine = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
+        alone = [Campaign.in_flight_index.remove(), *_progress(index, outcome, now)]
+        settled = [settle] if settle else []
+        step: tuple[list, list[TransactItem]] | None = None
         if claim_next is not None:
             claim = [Campaign.in_flight_index.set(index + 1), *self._lease(now, lease_extra_ms)]
+            # The next turn supersedes this one's settlement (one write per item).
+            also = claim_next.checks() + (settled if claim_next.slot is None else [])
+            step = (claim + _progress(index, outcome, now), also)
+        elif park is not None:
+            step = ([*alone, *self._parked(park)], settled)  # progress sets updatedAt
+        if step is not None:
+            actions, also = step
+            running = mine & (Campaign.status == CampaignStatus.RUNNING.value)
             try:
-                refused = record_delivery(
-                    campaign_id,
-                    index,
-                    phone_number,
-                    outcome,
-                    now,
-                    claim + _progress(index, outcome, now),
-                    mine & (Campaign.status == CampaignStatus.RUNNING.value),
-                    # The next turn supersedes this one's settlement (one write per item).
-                    also=claim_next.checks() + ([settle] if settle and claim_next.slot is None else []),
-                )
-                if not refused:
+                if not record_delivery(
+                    campaign_id, index, phone_number, outcome, now, actions, running, also
+                ):
                     return True
             except RunLost:
                 pass  # paused or cancelled meanwhile; if the run was lost, recording alone says so
-        actions = [Campaign.in_flight_index.remove(), *_progress(index, outcome, now)]
-        record_delivery(
-            campaign_id, index, phone_number, outcome, now, actions, mine, [settle] if settle else []
-        )
-        return False
-
-    def record_and_park(
-        self,
-        campaign_id: str,
-        token: str,
-        index: int,
-        phone_number: str,
-        outcome: Outcome,
-        now: datetime,
-        wait: Wait,
-        settle: TransactItem | None = None,
-    ) -> bool:
-        """`record` contact `index`, and in the same write `park` the run for the wait
-        before the next contact, while the campaign is still Running: one request where
-        there were two. Returns whether the run is parked; when the park is refused
-        (paused or cancelled meanwhile) the contact is recorded alone. Raises RunLost
-        when the run changed hands."""
-        mine = (Campaign.run_token == token) & (Campaign.in_flight_index == index)
-        progress = _progress(index, outcome, now)  # sets updatedAt and noProgressCount
-        actions = [Campaign.in_flight_index.remove(), *progress, *self._parked(wait)]
-        also = [settle] if settle else []
-        try:
-            record_delivery(
-                campaign_id,
-                index,
-                phone_number,
-                outcome,
-                now,
-                actions,
-                mine & (Campaign.status == CampaignStatus.RUNNING.value),
-                also,
-            )
-            return True
-        except RunLost:
-            pass  # paused or cancelled meanwhile; if the run was lost, recording alone says so
-        record_delivery(
-            campaign_id,
-            index,
-            phone_number,
-            outcome,
-            now,
-            [Campaign.in_flight_index.remove(), *progress],
-            mine,
-            also,
-        )
+        record_delivery(campaign_id, index, phone_number, outcome, now, alone, mine, settled)
         return False
 
     def release(self, campaign_id: str, token: str, index: int, message_id: str | None = None) -> None:

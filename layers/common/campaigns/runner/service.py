@@ -240,10 +240,15 @@ class CampaignRunner:
                 continue
             claim_next = self._merge_next(run, index, outcome, start)
             park_s = None if claim_next is not None else self.waits.park_after(run, index, outcome)
+            park = None
             if park_s is not None:
-                wait = self._record_and_park(run, contact, outcome, park_s)
-                return (None if wait is None else self.end.parked(run, wait, park_s)), False
-            claimed_next = self._record(run, contact, outcome, claim_next)
+                until = self.clock() + timedelta(seconds=park_s)
+                park = Wait(until, WAITING_BETWEEN_MESSAGES, run.event.hop + 1)
+            ahead = self._record(run, contact, outcome, claim_next, park)
+            if park is not None:
+                # Parked by the record, or recorded alone (paused meanwhile: the next claim finds out).
+                return (self.end.parked(run, park, park_s or 0) if ahead else None), False
+            claimed_next = ahead
             if outcome.status is DeliveryStatus.UNKNOWN:
                 return self.end.pause(run, f"Sending stopped: {outcome.error}"), False
             return None, claimed_next
@@ -330,9 +335,17 @@ class CampaignRunner:
             return None
         return self.waits.recipient(run, following)
 
-    def _record(self, run: Run, contact: Contact, outcome: Outcome, claim_next: Recipient | None) -> bool:
-        """Record the contact; claim the next one in the same write when asked. Returns
-        whether the next contact is claimed. Raises RunLost when the run changed hands."""
+    def _record(
+        self,
+        run: Run,
+        contact: Contact,
+        outcome: Outcome,
+        claim_next: Recipient | None,
+        park: Wait | None = None,
+    ) -> bool:
+        """Record the contact; in the same write, claim the next one or park the run for
+        the wait before it, when asked. Returns whether that was written. Raises RunLost
+        when the run changed hands."""
         now = self.clock()
         claimed = self.store.run.record(
             run.campaign.id,
@@ -342,6 +355,7 @@ class CampaignRunner:
             outcome,
             now,
             claim_next=claim_next,
+            park=park,
             lease_extra_ms=run.lease_extra_ms(),
             settle=self.step.turn.settlement(now) if outcome.status is DeliveryStatus.SENT else None,
         )
@@ -350,26 +364,6 @@ class CampaignRunner:
             self.step.turn.drop()
         _count(run, outcome)
         return claimed
-
-    def _record_and_park(self, run: Run, contact: Contact, outcome: Outcome, wait_s: int) -> Wait | None:
-        """Record the contact and park the run for `wait_s` before the next, in one
-        write. Returns the wait when parked; None when the contact was recorded alone
-        (paused or cancelled meanwhile: the next claim finds out). Raises RunLost when
-        the run changed hands."""
-        now = self.clock()
-        wait = Wait(now + timedelta(seconds=wait_s), WAITING_BETWEEN_MESSAGES, run.event.hop + 1)
-        parked = self.store.run.record_and_park(
-            run.campaign.id,
-            run.token,
-            int(contact.index),
-            contact.phone_number,
-            outcome,
-            now,
-            wait,
-            settle=self.step.turn.settlement(now) if outcome.status is DeliveryStatus.SENT else None,
-        )
-        _count(run, outcome)
-        return wait if parked else None
 
 
 # ------------------------------------------------------------------ helpers
